@@ -1,0 +1,23 @@
+"""Linli's Chalice app: wiring only. Every way into the hub is one line here."""
+
+from chalice import Chalice
+
+from chalicelib.api import admin, errors, meta, resident
+from chalicelib.handlers import device_events, device_health, outbox_stream
+
+app = Chalice(app_name="linli")
+app.experimental_feature_flags.update(["BLUEPRINTS"])
+errors.install(app)
+
+app.register_blueprint(meta.bp)
+app.register_blueprint(admin.bp)
+app.register_blueprint(resident.bp)
+
+# Chalice needs the stream ARN at import time; infra/ replaces it with the table's real StreamArn.
+OUTBOX_STREAM_PLACEHOLDER = "arn:aws:dynamodb:cn-north-1:000000000000:table/linli-outbox/stream/placeholder"
+
+app.on_sqs_message(queue="linli-device-events", batch_size=10, name="handle_device_events")(
+    device_events.handle)
+app.on_dynamodb_record(stream_arn=OUTBOX_STREAM_PLACEHOLDER, batch_size=100, name="fan_out_outbox")(
+    outbox_stream.handle)
+app.schedule("rate(5 minutes)", name="check_device_health")(device_health.handle)

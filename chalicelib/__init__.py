@@ -1,0 +1,1 @@
+"""Everything that ships inside the Lambda package."""

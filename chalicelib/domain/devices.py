@@ -1,0 +1,62 @@
+"""Devices of a community and what each kind of device may report."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class DeviceType(StrEnum):
+    RECYCLING_BIN = "recycling_bin"
+    TRASH_BIN = "trash_bin"
+    WATER_METER = "water_meter"
+    ELECTRICITY_METER = "electricity_meter"
+    DOOR = "door"
+    IRRIGATION = "irrigation"
+    SECURITY_PANEL = "security_panel"
+
+
+class DeviceStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+#: The message kinds each device type may publish (every device may send heartbeats).
+KINDS_BY_TYPE: dict[DeviceType, frozenset[str]] = {
+    DeviceType.RECYCLING_BIN: frozenset({"weighin", "heartbeat"}),
+    DeviceType.TRASH_BIN: frozenset({"fill", "heartbeat"}),
+    DeviceType.WATER_METER: frozenset({"meter", "heartbeat"}),
+    DeviceType.ELECTRICITY_METER: frozenset({"meter", "heartbeat"}),
+    DeviceType.DOOR: frozenset({"access", "heartbeat"}),
+    DeviceType.IRRIGATION: frozenset({"soil", "heartbeat"}),
+    DeviceType.SECURITY_PANEL: frozenset({"security", "heartbeat"}),
+}
+
+#: AWS IoT thing names: 1–128 of letters, digits and ``:_-``. MQTT topic levels must not hold ``/+#``.
+THING_NAME = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class LastEvent:
+    kind: str
+    event_id: str
+    ts_ms: int
+
+
+@dataclass(frozen=True)
+class Device:
+    thing_name: str
+    community_id: str
+    type: DeviceType
+    status: DeviceStatus
+    registered_at_ms: int
+    last_seen_ms: int | None = None
+    last_event: LastEvent | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is DeviceStatus.ACTIVE
+
+    def accepts(self, kind: str) -> bool:
+        return kind in KINDS_BY_TYPE[self.type]

@@ -1,0 +1,70 @@
+"""Domain errors: named in the community's language, mapped to HTTP or batch failures at the edge."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    """A rule said no. ``kind`` tells the edge how to answer; ``code`` is the stable machine word."""
+
+    kind: ClassVar[str] = "rule"
+    code: ClassVar[str] = "rule_violation"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code  # type: ignore[misc]
+
+
+class BadInput(DomainError):
+    kind = "bad_input"
+    code = "bad_request"
+
+
+class Unauthorized(DomainError):
+    kind = "unauthorized"
+    code = "unauthorized"
+
+
+class Forbidden(DomainError):
+    kind = "forbidden"
+    code = "forbidden"
+
+
+class NotFound(DomainError):
+    kind = "not_found"
+    code = "not_found"
+
+
+class Conflict(DomainError):
+    kind = "conflict"
+    code = "conflict"
+
+
+class CommunityUnknown(NotFound):
+    code = "community_not_found"
+
+
+class DeviceUnknown(NotFound):
+    code = "device_not_found"
+
+
+class DeviceAlreadyRegistered(Conflict):
+    code = "device_already_registered"
+
+
+class PhoneTaken(Conflict):
+    code = "phone_taken"
+
+
+class WeChatCodeInvalid(BadInput):
+    code = "invalid_code"
+
+
+class UpstreamUnavailable(DomainError):
+    """An outside system (WeChat, Stripe) failed; the caller may retry."""
+
+    kind = "upstream"
+    code = "upstream_unavailable"

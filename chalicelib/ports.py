@@ -1,0 +1,129 @@
+"""Protocols for every outside system. Services talk to the world only through these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from chalicelib.domain.community import Community
+from chalicelib.domain.device_messages import DeviceMessage
+from chalicelib.domain.devices import Device, DeviceStatus
+from chalicelib.domain.rejects import Reject
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_cursor: str | None = None
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self, prefix: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A domain event written in the same transaction as the change that caused it."""
+
+    type: str
+    community_id: str
+    key: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Communities(Protocol):
+    def add(self, community: Community) -> None: ...
+    def get(self, community_id: str) -> Community | None: ...
+
+
+class Devices(Protocol):
+    def register(self, device: Device, event: OutboxEvent) -> None:
+        """Raises DeviceAlreadyRegistered if the thing name is taken anywhere."""
+
+    def get(self, thing_name: str) -> Device | None: ...
+    def list_for_community(self, community_id: str, limit: int, cursor: str | None) -> Page[Device]: ...
+    def set_status(self, thing_name: str, status: DeviceStatus) -> None: ...
+
+
+class RecordOutcome(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+
+
+class DeviceEventStore(Protocol):
+    """Exactly-once bookkeeping of device messages, keyed by (thing name, event id)."""
+
+    def load(self, thing_name: str, event_id: str) -> tuple[Device | None, bool]:
+        """The device and whether this event was already processed — one read request."""
+
+    def record(self, message: DeviceMessage, advance_last_seen: bool) -> RecordOutcome:
+        """Mark the event processed and update the device's last_seen / last event, atomically."""
+
+
+class Rejects(Protocol):
+    def add(self, reject: Reject) -> None: ...
+    def list_for_community(self, community_id: str, limit: int, cursor: str | None) -> Page[Reject]: ...
+
+
+@dataclass(frozen=True)
+class Resident:
+    resident_id: str
+    openid: str
+    created_at_ms: int
+    phone_masked: str | None = None
+    phone_key: str | None = None
+
+
+class Residents(Protocol):
+    def login(self, resident: Resident, session_key: str) -> Resident:
+        """Create the resident on first login (idempotently) and store the WeChat session key."""
+
+    def get(self, resident_id: str) -> Resident | None: ...
+
+    def bind_phone(self, resident_id: str, phone_key: str, phone_masked: str) -> None:
+        """Raises PhoneTaken if another resident holds that phone."""
+
+
+@dataclass(frozen=True)
+class AppSecrets:
+    token_keys: Mapping[str, bytes]
+    current_kid: str
+    phone_pepper: bytes
+    admin_token: str
+
+
+class SecretStore(Protocol):
+    def app_secrets(self) -> AppSecrets: ...
+
+
+@dataclass(frozen=True)
+class WeChatSession:
+    openid: str
+    session_key: str
+    unionid: str | None = None
+
+
+class WeChatMiniProgram(Protocol):
+    """The mini-program's server APIs (login, phone number, subscribe messages)."""
+
+    appid: str
+
+    def code_to_session(self, code: str) -> WeChatSession:
+        """Raises WeChatCodeInvalid for a bad code, UpstreamUnavailable when WeChat fails."""
+
+    def phone_number(self, code: str) -> str:
+        """The pure (no country code) phone number WeChat returns for a getPhoneNumber code."""
+
+
+class ThingRegistry(Protocol):
+    """IoT Core's thing registry: a registered device becomes a thing that may connect."""
+
+    def ensure_thing(self, thing_name: str, community_id: str, device_type: str) -> None: ...
