@@ -1,6 +1,6 @@
 """Linli's Chalice app: wiring only. Every way into the hub is one line here."""
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 from chalicelib.api import admin, errors, meta, resident
 from chalicelib.handlers import device_events, device_health, outbox_stream

@@ -42,6 +42,7 @@ class OutboxEvent:
 class Communities(Protocol):
     def add(self, community: Community) -> None: ...
     def get(self, community_id: str) -> Community | None: ...
+    def list_all(self, limit: int, cursor: str | None) -> Page[Community]: ...
 
 
 class Devices(Protocol):
@@ -114,7 +115,8 @@ class WeChatSession:
 class WeChatMiniProgram(Protocol):
     """The mini-program's server APIs (login, phone number, subscribe messages)."""
 
-    appid: str
+    @property
+    def appid(self) -> str: ...
 
     def code_to_session(self, code: str) -> WeChatSession:
         """Raises WeChatCodeInvalid for a bad code, UpstreamUnavailable when WeChat fails."""

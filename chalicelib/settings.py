@@ -35,6 +35,8 @@ class Settings:
     outbox_table: str = "linli-outbox"
     device_events_queue: str = "linli-device-events"
     app_secret_name: str = "linli/app"
+    pepper_secret_name: str = "linli/phone-pepper"
+    admin_secret_name: str = "linli/admin-token"
     wechat_secret_name: str = "linli/wechat"
     wechat_api_base: str = "https://api.weixin.qq.com/"
     token_ttl_s: int = 7 * 24 * 3600
@@ -62,6 +64,8 @@ class Settings:
             outbox_table=env.get("LINLI_OUTBOX_TABLE", cls.outbox_table),
             device_events_queue=env.get("LINLI_DEVICE_EVENTS_QUEUE", cls.device_events_queue),
             app_secret_name=env.get("LINLI_APP_SECRET_NAME", cls.app_secret_name),
+            pepper_secret_name=env.get("LINLI_PEPPER_SECRET_NAME", cls.pepper_secret_name),
+            admin_secret_name=env.get("LINLI_ADMIN_SECRET_NAME", cls.admin_secret_name),
             wechat_secret_name=env.get("LINLI_WECHAT_SECRET_NAME", cls.wechat_secret_name),
             wechat_api_base=env.get("LINLI_WECHAT_API_BASE", cls.wechat_api_base),
             token_ttl_s=_int(env, "LINLI_TOKEN_TTL_S", cls.token_ttl_s),

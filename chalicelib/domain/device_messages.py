@@ -167,3 +167,13 @@ def check_reading(reading: Reading) -> None:
             raise _implausible("sensor is empty")
         case _:
             return
+
+
+@dataclass(frozen=True)
+class RawDeviceMessage:
+    """A message as the IoT rule forwarded it, before any of it is trusted."""
+
+    topic: str
+    payload: str
+    client_id: str | None
+    received_at_ms: int

@@ -60,3 +60,16 @@ class Device:
 
     def accepts(self, kind: str) -> bool:
         return kind in KINDS_BY_TYPE[self.type]
+
+
+#: DESIGN §5 community setting ``heartbeat_interval_s`` (default); a device is silent after 3 intervals
+DEFAULT_HEARTBEAT_INTERVAL_S = 300
+SILENT_AFTER_INTERVALS = 3
+
+
+def is_silent(device: Device, now_ms: int, heartbeat_interval_s: int = DEFAULT_HEARTBEAT_INTERVAL_S) -> bool:
+    """Active and not heard from for three heartbeat intervals (since registration if never heard)."""
+    if not device.is_active:
+        return False
+    last = device.last_seen_ms if device.last_seen_ms is not None else device.registered_at_ms
+    return now_ms - last > SILENT_AFTER_INTERVALS * heartbeat_interval_s * 1000

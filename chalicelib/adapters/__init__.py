@@ -1,0 +1,1 @@
+"""Real implementations of the ports: the only place boto3 or a vendor SDK appears."""

@@ -1,0 +1,1 @@
+"""Chalice blueprints: parse, authorize, call one service, shape the response."""

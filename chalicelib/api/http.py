@@ -1,0 +1,131 @@
+"""The HTTP edge's shared pieces: the error shape, body parsing, auth, and the route registry
+that ``/openapi.json`` is generated from."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from chalice.app import BadRequestError, Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib import bootstrap
+from chalicelib.domain.errors import BadInput, DomainError
+from chalicelib.domain.identity import Principal, Role
+from chalicelib.services import identity
+from chalicelib.validation import validation_message
+
+STATUS_BY_KIND = {"bad_input": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
+                  "conflict": 409, "rule": 422, "upstream": 503}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(body={"error": {"code": code, "message": message}}, status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def domain_error(exc: DomainError) -> Response:
+    status = STATUS_BY_KIND.get(exc.kind, 422)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error(status, exc.code, exc.message, headers)
+
+
+@dataclass
+class RouteDoc:
+    path: str
+    method: str
+    summary: str
+    auth: tuple[Role, ...] | None
+    body: type[BaseModel] | None
+    status: int
+    query: tuple[str, ...] = ()
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+ROUTES: list[RouteDoc] = []
+
+
+class Ctx:
+    """What a view gets: the caller (if the route needs one), the parsed body and the request."""
+
+    def __init__(self, bp: Blueprint, principal: Principal | None, body: BaseModel | None) -> None:
+        self.request = bp.current_request
+        self.principal = principal
+        self._body = body
+
+    def body(self, model: type[M]) -> M:
+        assert isinstance(self._body, model)
+        return self._body
+
+    @property
+    def caller(self) -> Principal:
+        assert self.principal is not None
+        return self.principal
+
+    def query(self, name: str) -> str | None:
+        params: Any = self.request.query_params or {}
+        value = params.get(name)
+        return None if value is None else str(value)
+
+    def limit(self, default: int = 50, maximum: int = 100) -> int:
+        raw = self.query("limit")
+        if raw is None:
+            return default
+        if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+            raise BadInput(f"limit must be an integer 1–{maximum}", code="invalid_limit")
+        return int(raw)
+
+
+def _parse_body(bp: Blueprint, model: type[BaseModel]) -> BaseModel:
+    try:
+        raw = bp.current_request.json_body
+    except BadRequestError as exc:
+        raise _BadBody("request body is not valid JSON", "invalid_json") from exc
+    if raw is None:
+        raise _BadBody("a JSON object body is required", "missing_body")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _BadBody(validation_message(exc), "invalid_body") from exc
+
+
+class _BadBody(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def route(bp: Blueprint, path: str, method: str, *, summary: str, auth: tuple[Role, ...] | None,
+          body: type[BaseModel] | None = None, status: int = 200,
+          query: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view: parse + validate the body, authorize, map domain errors to the error shape."""
+    ROUTES.append(RouteDoc(path=path, method=method, summary=summary, auth=auth, body=body,
+                           status=status, query=query))
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(**path_args: str) -> Response:
+            try:
+                principal = None
+                if auth is not None:
+                    principal = identity.authenticate(
+                        bootstrap.deps(), bp.current_request.headers.get("authorization"))
+                    identity.require_role(principal, *auth)
+                parsed = _parse_body(bp, body) if body is not None else None
+                result = view(Ctx(bp, principal, parsed), **path_args)
+            except DomainError as exc:
+                return domain_error(exc)
+            except _BadBody as exc:
+                return error(400, exc.code, exc.message)
+            if isinstance(result, Response):
+                return result
+            return Response(body=result, status_code=status, headers={"Content-Type": "application/json"})
+
+        bp.route(path, methods=[method], content_types=["application/json"])(wrapper)
+        return wrapper
+
+    return decorate

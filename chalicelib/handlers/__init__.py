@@ -1,0 +1,1 @@
+"""Event-source entry points: parse, call one service, report partial batch failures."""

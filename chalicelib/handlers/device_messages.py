@@ -1,0 +1,82 @@
+"""Parse what the IoT rule put on the queue into a typed ``DeviceMessage`` — or say why not.
+
+Readings are validated in pydantic's strict mode against the domain's dataclasses: ``"2350"`` is not a
+weight and ``2350.0`` is not an integer number of grams. Unknown extra fields are ignored so that newer
+firmware can add fields without being rejected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
+
+from chalicelib.domain.device_messages import (
+    MAX_EVENT_ID_LENGTH,
+    READING_BY_KIND,
+    DeviceMessage,
+    RawDeviceMessage,
+    Reading,
+    parse_topic,
+)
+from chalicelib.domain.rejects import Rejected, RejectReason
+from chalicelib.validation import validation_message
+
+
+class Envelope(BaseModel):
+    """The SELECT of every device topic rule (infra/template.yaml)."""
+
+    model_config = ConfigDict(extra="ignore")
+    payload_b64: str
+    topic: str
+    client_id: str | None = None
+    received_at: int
+
+
+class Header(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    event_id: StrictStr = Field(min_length=1, max_length=MAX_EVENT_ID_LENGTH)
+    ts: StrictInt
+
+
+@cache
+def _reading_adapter(kind: str) -> TypeAdapter[Any]:
+    return TypeAdapter(READING_BY_KIND[kind], config={"strict": True, "extra": "ignore"})
+
+
+def parse_envelope(body: str) -> RawDeviceMessage:
+    try:
+        envelope = Envelope.model_validate_json(body)
+        data = base64.b64decode(envelope.payload_b64, validate=True)
+    except (ValidationError, ValueError, binascii.Error) as exc:
+        raise Rejected(RejectReason.MALFORMED_ENVELOPE, f"queue message is not a device envelope: {exc}") from exc
+    try:
+        payload = data.decode("utf-8")
+    except UnicodeDecodeError:
+        payload = "base64:" + envelope.payload_b64
+    return RawDeviceMessage(topic=envelope.topic, payload=payload, client_id=envelope.client_id,
+                            received_at_ms=envelope.received_at)
+
+
+def parse_message(raw: RawDeviceMessage) -> DeviceMessage:
+    topic = parse_topic(raw.topic)
+    if topic.kind not in READING_BY_KIND:
+        raise Rejected(RejectReason.UNKNOWN_KIND, f"unknown message kind {topic.kind!r}")
+    try:
+        obj = json.loads(raw.payload)
+    except ValueError as exc:
+        raise Rejected(RejectReason.MALFORMED_JSON, f"payload is not JSON: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise Rejected(RejectReason.MALFORMED_JSON, "payload must be a JSON object")
+    try:
+        header = Header.model_validate(obj)
+        reading: Reading = _reading_adapter(topic.kind).validate_python(obj)
+    except ValidationError as exc:
+        raise Rejected(RejectReason.INVALID_FIELDS, validation_message(exc)) from exc
+    return DeviceMessage(community_id=topic.community_id, thing_name=topic.thing_name, kind=topic.kind,
+                         event_id=header.event_id, ts_ms=header.ts, received_at_ms=raw.received_at_ms,
+                         client_id=raw.client_id, reading=reading)

@@ -1,0 +1,13 @@
+"""Turning pydantic's validation errors into one readable sentence for a 400 or a reject record."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+
+def validation_message(exc: ValidationError, max_errors: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:max_errors]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
