@@ -4,6 +4,7 @@ that ``/openapi.json`` is generated from."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,6 +22,8 @@ STATUS_BY_KIND = {"bad_input": 400, "unauthorized": 401, "forbidden": 403, "not_
                   "conflict": 409, "rule": 422, "upstream": 503}
 
 M = TypeVar("M", bound=BaseModel)
+#: Bodies are parsed as JSON whatever the client labels them (curl's default is form-encoded).
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -81,12 +84,13 @@ class Ctx:
 
 
 def _parse_body(bp: Blueprint, model: type[BaseModel]) -> BaseModel:
-    try:
-        raw = bp.current_request.json_body
-    except BadRequestError as exc:
-        raise _BadBody("request body is not valid JSON", "invalid_json") from exc
-    if raw is None:
+    data = bp.current_request.raw_body
+    if not data:
         raise _BadBody("a JSON object body is required", "missing_body")
+    try:
+        raw = json.loads(data)
+    except ValueError as exc:
+        raise _BadBody("request body is not valid JSON", "invalid_json") from exc
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
@@ -125,7 +129,7 @@ def route(bp: Blueprint, path: str, method: str, *, summary: str, auth: tuple[Ro
                 return result
             return Response(body=result, status_code=status, headers={"Content-Type": "application/json"})
 
-        bp.route(path, methods=[method], content_types=["application/json"])(wrapper)
+        bp.route(path, methods=[method], content_types=BODY_TYPES)(wrapper)
         return wrapper
 
     return decorate

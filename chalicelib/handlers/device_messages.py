@@ -8,12 +8,14 @@ firmware can add fields without being rejected.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import binascii
 import json
+import typing
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, create_model
 
 from chalicelib.domain.device_messages import (
     MAX_EVENT_ID_LENGTH,
@@ -44,8 +46,17 @@ class Header(BaseModel):
 
 
 @cache
-def _reading_adapter(kind: str) -> TypeAdapter[Any]:
-    return TypeAdapter(READING_BY_KIND[kind], config={"strict": True, "extra": "ignore"})
+def _reading_model(kind: str) -> type[BaseModel]:
+    """A strict pydantic model with the fields of the domain's reading dataclass for ``kind``."""
+    cls = READING_BY_KIND[kind]
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(cls)}
+    return create_model(f"{cls.__name__}Payload", __config__=ConfigDict(strict=True, extra="ignore"), **fields)
+
+
+def _reading(kind: str, obj: dict[str, Any]) -> Reading:
+    validated = _reading_model(kind).model_validate(obj)
+    return READING_BY_KIND[kind](**{name: getattr(validated, name) for name in type(validated).model_fields})
 
 
 def parse_envelope(body: str) -> RawDeviceMessage:
@@ -74,7 +85,7 @@ def parse_message(raw: RawDeviceMessage) -> DeviceMessage:
         raise Rejected(RejectReason.MALFORMED_JSON, "payload must be a JSON object")
     try:
         header = Header.model_validate(obj)
-        reading: Reading = _reading_adapter(topic.kind).validate_python(obj)
+        reading = _reading(topic.kind, obj)
     except ValidationError as exc:
         raise Rejected(RejectReason.INVALID_FIELDS, validation_message(exc)) from exc
     return DeviceMessage(community_id=topic.community_id, thing_name=topic.thing_name, kind=topic.kind,

@@ -1,0 +1,48 @@
+"""Invoking the Chalice app's functions the way Lambda would: real event shapes, a context object,
+one invocation at a time per function (like one warm container)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    timeout_s: int = 60
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = ""
+    _deadline: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class FunctionInvoker:
+    """Calls one Chalice-registered function; serialised, as a single Lambda container would be."""
+
+    def __init__(self, name: str, handler: Any, timeout_s: int = 60) -> None:
+        self.name = name
+        self._handler = handler
+        self._timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self.invocations = 0
+        self.errors = 0
+
+    def __call__(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            self.invocations += 1
+            try:
+                return self._handler(event, LambdaContext(self.name, self._timeout_s))
+            except Exception:
+                self.errors += 1
+                raise

@@ -1,0 +1,123 @@
+"""Fault switches: make an outside system answer "system busy", hang, or fail over HTTP, n times.
+
+``POST /_sandbox/faults`` ``{"<point>": {"mode": "error"|"timeout"|"http_error", "count": n|null,
+"delay_s"?, "errcode"?, "errmsg"?, "status"?}}``; ``count`` null means until ``DELETE /_sandbox/faults``.
+Modules declare their points (``wechat.jscode2session``, ...) and call ``Faults.apply`` on each request.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from localcloud.sandbox.routing import HttpError, Response
+
+MAX_FAULT_DELAY_S = 120.0
+FAULT_MODES = ("error", "timeout", "http_error")
+
+
+@dataclass
+class Fault:
+    """An armed fault: ``remaining`` None means until disarmed."""
+
+    mode: str
+    remaining: int | None = 1
+    delay_s: float = 10.0
+    errcode: int = -1
+    errmsg: str = "system error"
+    status: int = 503
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "count": self.remaining,
+            "delay_s": self.delay_s,
+            "errcode": self.errcode,
+            "errmsg": self.errmsg,
+            "status": self.status,
+        }
+
+
+def parse_fault(point: str, spec: Any) -> Fault:
+    if not isinstance(spec, dict):
+        raise HttpError(400, "bad_fault", f"{point}: fault must be an object")
+    mode = spec.get("mode")
+    if mode not in FAULT_MODES:
+        raise HttpError(400, "bad_fault", f"{point}: mode must be one of {list(FAULT_MODES)}")
+    count = spec.get("count", 1)
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+        raise HttpError(400, "bad_fault", f"{point}: count must be a positive integer or null (forever)")
+    delay = spec.get("delay_s", 10.0)
+    if not isinstance(delay, int | float) or isinstance(delay, bool) or not 0 <= delay <= MAX_FAULT_DELAY_S:
+        raise HttpError(400, "bad_fault", f"{point}: delay_s must be within 0..{MAX_FAULT_DELAY_S}")
+    errcode = spec.get("errcode", -1)
+    status = spec.get("status", 503)
+    if not isinstance(errcode, int) or not isinstance(status, int) or not 400 <= status <= 599:
+        raise HttpError(400, "bad_fault", f"{point}: errcode must be an int, status an HTTP error status")
+    errmsg = spec.get("errmsg", "system error")
+    return Fault(mode, count, float(delay), errcode, str(errmsg), status)
+
+
+class Faults:
+    """Thread-safe fault switches, keyed by fault point (e.g. ``wechat.jscode2session``)."""
+
+    def __init__(self, stopping: threading.Event) -> None:
+        self._lock = threading.Lock()
+        self._points: set[str] = set()
+        self._armed: dict[str, Fault] = {}
+        self._stopping = stopping
+
+    def declare(self, *points: str) -> None:
+        with self._lock:
+            self._points.update(points)
+
+    def points(self) -> list[str]:
+        with self._lock:
+            return sorted(self._points)
+
+    def arm(self, faults: Mapping[str, Fault]) -> None:
+        """Arm all or (on an unknown point) none."""
+        with self._lock:
+            unknown = sorted(set(faults) - self._points)
+            if unknown:
+                raise HttpError(400, "unknown_fault_point", f"{unknown}; known: {sorted(self._points)}")
+            self._armed.update(faults)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()
+
+    def armed(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return {point: fault.describe() for point, fault in self._armed.items()}
+
+    def take(self, point: str) -> Fault | None:
+        """Consume one shot of the fault armed at ``point``, if any."""
+        with self._lock:
+            fault = self._armed.get(point)
+            if fault is None:
+                return None
+            if fault.remaining is not None:
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    del self._armed[point]
+            return fault
+
+    def apply(self, point: str, error: Callable[[Fault], Response]) -> Response | None:
+        """Act out the fault at ``point``: the response to send instead, or None to answer normally.
+
+        ``timeout`` hangs for ``delay_s`` (released early when the server stops) and then answers
+        normally — by then the client has given up. ``error`` answers ``error(fault)``;
+        ``http_error`` answers a bare HTTP error status.
+        """
+        fault = self.take(point)
+        if fault is None:
+            return None
+        if fault.mode == "timeout":
+            self._stopping.wait(fault.delay_s)
+            return None
+        if fault.mode == "http_error":
+            return Response(fault.status, b"<html><body>sandbox fault</body></html>", "text/html")
+        return error(fault)
