@@ -39,13 +39,15 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest -q tests/e2e
 
+# chalice needs a region to start (the template itself says ${AWS::Region}); it writes sam.yaml, not
+# sam.json, because the merge template is YAML.
 package: $(STAMP)
 	rm -rf build/$(STAGE)
-	cd . && $(abspath $(BIN))/chalice package --stage $(STAGE) --pkg-format cloudformation \
-		--merge-template infra/template.yaml build/$(STAGE)
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-cn-north-1} $(BIN)/chalice package --stage $(STAGE) \
+		--pkg-format cloudformation --merge-template infra/template.yaml build/$(STAGE)
 
 cfn-lint: package
-	$(BIN)/cfn-lint build/$(STAGE)/sam.json
+	$(BIN)/cfn-lint build/$(STAGE)/sam.yaml --regions cn-north-1 us-east-1
 
 test: $(STAMP) lint cfn-lint
 	$(BIN)/pytest tests

@@ -16,8 +16,9 @@ app.register_blueprint(resident.bp)
 # Chalice needs the stream ARN at import time; infra/ replaces it with the table's real StreamArn.
 OUTBOX_STREAM_PLACEHOLDER = "arn:aws:dynamodb:cn-north-1:000000000000:table/linli-outbox/stream/placeholder"
 
-app.on_sqs_message(queue="linli-device-events", batch_size=10, name="handle_device_events")(
-    device_events.handle)
-app.on_dynamodb_record(stream_arn=OUTBOX_STREAM_PLACEHOLDER, batch_size=100, name="fan_out_outbox")(
-    outbox_stream.handle)
-app.schedule("rate(5 minutes)", name="check_device_health")(device_health.handle)
+# Each handler is bound to its own name here: Chalice builds the Lambda handler string ("app.<name>") from it.
+handle_device_events = app.on_sqs_message(queue="linli-device-events", batch_size=10)(
+    device_events.handle_device_events)
+fan_out_outbox = app.on_dynamodb_record(stream_arn=OUTBOX_STREAM_PLACEHOLDER, batch_size=100)(
+    outbox_stream.fan_out_outbox)
+check_device_health = app.schedule("rate(5 minutes)")(device_health.check_device_health)

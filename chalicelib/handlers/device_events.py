@@ -48,7 +48,7 @@ def handle_record(record: SQSRecord) -> IngestResult:
 
 
 @tracer.capture_method
-def handle(event: Any) -> PartialItemFailureResponse:
+def handle_device_events(event: Any) -> PartialItemFailureResponse:
     """Chalice passes an SQSEvent; powertools wants the raw Lambda event."""
     raw_event = event.to_dict() if hasattr(event, "to_dict") else event
     try:

@@ -11,7 +11,7 @@ from chalicelib.observability import logger, metrics
 from chalicelib.services import device_health
 
 
-def handle(event: Any) -> dict[str, int]:
+def check_device_health(event: Any) -> dict[str, int]:
     report = device_health.count_silent_devices(bootstrap.deps())
     metrics.add_metric(name="DevicesSilent", unit=MetricUnit.Count, value=report.silent)
     metrics.flush_metrics()

@@ -53,7 +53,7 @@ def handle_record(record: DynamoDBRecord) -> None:
 
 
 @tracer.capture_method
-def handle(event: Any) -> PartialItemFailureResponse:
+def fan_out_outbox(event: Any) -> PartialItemFailureResponse:
     raw_event = event.to_dict() if hasattr(event, "to_dict") else event
     return process_partial_response(event=raw_event, record_handler=handle_record, processor=processor,
                                     context=getattr(event, "context", None))

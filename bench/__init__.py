@@ -1,0 +1,1 @@
+"""``make bench``: measured numbers, never timed tests."""
