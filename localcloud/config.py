@@ -13,7 +13,7 @@ class LocalConfig:
     mqtt_port: int = 1883
     aws_port: int = 5000
     sandbox_port: int = 8010
-    admin_token: str = "dev-admin"
+    admin_token: str = "dev-admin"  # noqa: S105 - the documented local-only default
     region: str = "us-east-1"
     aws_endpoint_url: str | None = None
     schedule_speedup: float = 1.0

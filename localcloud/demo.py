@@ -41,10 +41,11 @@ def seed(stack: Any) -> None:
 def _heartbeats(stack: Any, cid: str) -> None:
     """Each simulated device publishes a heartbeat every 30 s over MQTT, as itself."""
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     clients = []
     for thing_name, _ in DEVICES:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=thing_name)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=thing_name)
         client.connect(stack.config.host, stack.gateway.port)
         client.loop_start()
         clients.append((thing_name, client))

@@ -35,7 +35,8 @@ def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> di
                    "stringListValues": [], "binaryListValues": [], "dataType": value.get("DataType")}
             for name, value in message.get("MessageAttributes", {}).items()
         },
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
+        "md5OfBody": message.get("MD5OfBody")
+        or hashlib.md5(message["Body"].encode(), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
         "awsRegion": region,

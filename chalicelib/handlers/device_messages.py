@@ -8,8 +8,8 @@ firmware can add fields without being rejected.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import binascii
+import dataclasses
 import json
 import typing
 from functools import cache

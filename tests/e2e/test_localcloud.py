@@ -13,6 +13,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 import requests
+from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.e2e.conftest import Hub, start_hub
 
@@ -32,7 +33,7 @@ def wait_for(check: Callable[[], Any], timeout_s: float = 10) -> Any:
 
 class Device:
     def __init__(self, hub: Hub, client_id: str) -> None:
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         self.client.connect("127.0.0.1", hub.mqtt_port)
         self.client.loop_start()
 
