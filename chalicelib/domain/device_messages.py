@@ -15,7 +15,7 @@ from chalicelib.domain.rejects import Rejected, RejectReason
 
 TOPIC_PREFIX = ("dt", "linli")
 RECYCLING_CATEGORIES = ("paper", "plastic", "metal", "bottle", "textile")
-MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+MAINLAND_MOBILE = re.compile(r"1[3-9][0-9]{9}")  # use fullmatch
 MAX_EVENT_ID_LENGTH = 128
 
 
@@ -148,7 +148,7 @@ def check_reading(reading: Reading) -> None:
                 raise _implausible(f"unknown category {category!r}")
             if weight_g <= 0:
                 raise _implausible(f"weight_g must be positive, got {weight_g}")
-            if not MAINLAND_MOBILE.match(phone):
+            if not MAINLAND_MOBILE.fullmatch(phone):
                 raise _implausible("phone is not an 11-digit mainland mobile number")
         case Fill(fill_pct=pct):
             if not 0 <= pct <= 100:

@@ -34,7 +34,7 @@ KINDS_BY_TYPE: dict[DeviceType, frozenset[str]] = {
 }
 
 #: AWS IoT thing names: 1–128 of letters, digits and ``:_-``. MQTT topic levels must not hold ``/+#``.
-THING_NAME = re.compile(r"^[A-Za-z0-9:_-]{1,128}$")
+THING_NAME = re.compile(r"[A-Za-z0-9:_-]{1,128}")  # use fullmatch: "$" would allow a trailing newline
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,6 +36,8 @@ class Rejected(Exception):
 UNKNOWN_COMMUNITY = "_unknown"
 #: payloads are kept for staff to read, but a hostile device must not fill the table
 MAX_PAYLOAD_CHARS = 4096
+#: anything that looks like a mainland mobile number, wherever it sits in a payload
+_PHONE = re.compile(r"(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class Reject:
 
     @staticmethod
     def clip(payload: str) -> str:
+        """What staff may see of a payload: bounded in size, with phone numbers masked (DESIGN §6)."""
+        payload = _PHONE.sub(r"\1****\2", payload)
         if len(payload) <= MAX_PAYLOAD_CHARS:
             return payload
         return payload[:MAX_PAYLOAD_CHARS] + "…"

@@ -51,7 +51,8 @@ def _reading_model(kind: str) -> type[BaseModel]:
     cls = READING_BY_KIND[kind]
     hints = typing.get_type_hints(cls)
     fields: dict[str, Any] = {f.name: (hints[f.name], ...) for f in dataclasses.fields(cls)}
-    return create_model(f"{cls.__name__}Payload", __config__=ConfigDict(strict=True, extra="ignore"), **fields)
+    config = ConfigDict(strict=True, extra="ignore", allow_inf_nan=False)
+    return create_model(f"{cls.__name__}Payload", __config__=config, **fields)
 
 
 def _reading(kind: str, obj: dict[str, Any]) -> Reading:

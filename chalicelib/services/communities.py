@@ -28,7 +28,7 @@ def require_community(deps: Deps, community_id: str) -> Community:
 
 def register_device(deps: Deps, community_id: str, thing_name: str, device_type: str) -> Device:
     require_community(deps, community_id)
-    if not THING_NAME.match(thing_name):
+    if not THING_NAME.fullmatch(thing_name):
         raise BadInput("thing_name must be 1–128 letters, digits, ':', '_' or '-'", code="invalid_thing_name")
     try:
         kind = DeviceType(device_type)

@@ -49,7 +49,7 @@ def bind_phone(deps: Deps, principal: Principal, code: str) -> Resident:
     if not code or len(code) > 256:
         raise BadInput("code is required", code="invalid_code")
     phone = deps.wechat.phone_number(code)
-    if not MAINLAND_MOBILE.match(phone):
+    if not MAINLAND_MOBILE.fullmatch(phone):
         raise BadInput("only mainland mobile numbers can be bound", code="unsupported_phone")
     pepper = deps.secrets.app_secrets().phone_pepper
     deps.residents.bind_phone(principal.subject, phone_key(pepper, phone), mask_phone(phone))

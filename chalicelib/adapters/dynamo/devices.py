@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo import keys, txn
 from chalicelib.adapters.dynamo.models import DeviceItem, HubItem, SeenEventItem
@@ -36,12 +37,13 @@ class DynamoDevices:
                           device_type=device.type.value, status=device.status.value,
                           registered_at_ms=device.registered_at_ms,
                           gsi1pk=keys.devices_of(device.community_id), gsi1sk=device.thing_name)
+        tw = txn.write()
         try:
-            with txn.write() as tw:
+            with tw:
                 tw.save(item, condition=HubItem.pk.does_not_exist())
                 tw.save(txn.outbox_item(event, device.registered_at_ms))
         except TransactWriteError as exc:
-            if any(txn.failed_checks(exc)):
+            if pk in txn.failed_keys(tw, exc):
                 raise DeviceAlreadyRegistered(f"thing name {device.thing_name!r} is already registered") from exc
             raise
 
@@ -89,23 +91,24 @@ class DynamoDeviceEventStore:
         return device, seen
 
     def record(self, message: DeviceMessage, advance_last_seen: bool) -> RecordOutcome:
+        pk, sk = keys.seen_event(message.thing_name, message.event_id)
+        seen = SeenEventItem(pk, sk, kind=message.kind, received_at_ms=message.received_at_ms,
+                             expires_at=message.received_at_ms // 1000 + self._dedupe_ttl_s)
+        tw = txn.write()
         try:
-            self._write(message, advance_last_seen)
+            self._write(tw, seen, message, advance_last_seen)
         except TransactWriteError as exc:
-            failed = txn.failed_checks(exc)
-            if failed and failed[0]:
+            failed = txn.failed_keys(tw, exc)
+            if pk in failed:
                 return RecordOutcome.DUPLICATE
-            if len(failed) > 1 and failed[1]:
+            if keys.device(message.thing_name)[0] in failed:
                 # A newer message moved last_seen past this one meanwhile: record the event only.
                 return self.record(message, advance_last_seen=False)
             raise
         return RecordOutcome.RECORDED
 
-    def _write(self, message: DeviceMessage, advance_last_seen: bool) -> None:
-        pk, sk = keys.seen_event(message.thing_name, message.event_id)
-        seen = SeenEventItem(pk, sk, kind=message.kind, received_at_ms=message.received_at_ms,
-                             expires_at=message.received_at_ms // 1000 + self._dedupe_ttl_s)
-        with txn.write() as tw:
+    def _write(self, tw: TransactWrite, seen: SeenEventItem, message: DeviceMessage, advance_last_seen: bool) -> None:
+        with tw:
             tw.save(seen, condition=HubItem.pk.does_not_exist())
             if advance_last_seen:
                 dpk, dsk = keys.device(message.thing_name)

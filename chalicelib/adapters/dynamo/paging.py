@@ -25,6 +25,7 @@ def decode_cursor(cursor: str | None, partition_attr: str, partition_value: str)
         key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error) as exc:
         raise BadInput("cursor is not valid", code="invalid_cursor") from exc
-    if not isinstance(key, dict) or key.get(partition_attr, {}).get("S") != partition_value:
+    partition = key.get(partition_attr) if isinstance(key, dict) else None
+    if not isinstance(partition, dict) or partition.get("S") != partition_value:
         raise BadInput("cursor does not belong to this list", code="invalid_cursor")
-    return key
+    return dict(key)

@@ -49,8 +49,9 @@ class DynamoResidents:
         now = self._clock.now_ms()
         ppk, psk = keys.phone(phone_key)
         rpk, rsk = keys.resident(resident_id)
+        tw = txn.write()
         try:
-            with txn.write() as tw:
+            with tw:
                 tw.save(PhoneItem(ppk, psk, resident_id=resident_id, bound_at_ms=now),
                         condition=HubItem.pk.does_not_exist() | (PhoneItem.resident_id == resident_id))
                 tw.update(ResidentItem(rpk, rsk),
@@ -61,7 +62,6 @@ class DynamoResidents:
                     old_pk, old_sk = keys.phone(current.phone_key)
                     tw.delete(PhoneItem(old_pk, old_sk), condition=PhoneItem.resident_id == resident_id)
         except TransactWriteError as exc:
-            failed = txn.failed_checks(exc)
-            if failed and failed[0]:
+            if ppk in txn.failed_keys(tw, exc):
                 raise PhoneTaken("this phone number is bound to another resident") from exc
             raise

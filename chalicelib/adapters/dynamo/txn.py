@@ -18,10 +18,19 @@ def write() -> TransactWrite:
     return TransactWrite(connection=connection())
 
 
-def failed_checks(error: TransactWriteError) -> list[bool]:
-    """For each item of a cancelled transaction: did its condition fail?"""
-    return [reason is not None and reason.code == "ConditionalCheckFailed"
-            for reason in (error.cancellation_reasons or [])]
+def failed_keys(tw: TransactWrite, error: TransactWriteError) -> set[str]:
+    """The ``pk`` of every item whose condition failed in a cancelled transaction.
+
+    PynamoDB sends condition checks, deletes, puts and updates in that order, whatever order they were
+    added in, so cancellation reasons are matched back to items by key, never by position.
+    """
+    sent = [*tw._condition_check_items, *tw._delete_items, *tw._put_items, *tw._update_items]
+    failed = set()
+    for item, reason in zip(sent, error.cancellation_reasons or [], strict=False):
+        if reason is not None and reason.code == "ConditionalCheckFailed":
+            key = item.get("Key") or item.get("Item") or {}
+            failed.add(str(key.get("pk", {}).get("S")))
+    return failed
 
 
 def outbox_item(event: OutboxEvent, now_ms: int, ttl_s: int = 7 * 24 * 3600) -> OutboxItem:
