@@ -20,6 +20,10 @@ def measure() -> dict[str, float]:
         os.environ.setdefault(key, value)
     from moto import mock_aws
 
+    from localcloud import moto_patches
+
+    moto_patches.install()
+
     with mock_aws():
         from chalicelib import bootstrap
         from chalicelib.adapters.dynamo.models import HubItem

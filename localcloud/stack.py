@@ -87,6 +87,9 @@ class Stack:
             raise SystemExit(f"port {cfg.aws_port} for the embedded AWS is in use (set LINLI_AWS_PORT)")
         from moto.server import ThreadedMotoServer
 
+        from localcloud import moto_patches
+
+        moto_patches.install()  # transactions cost O(items touched), not O(table): see the module
         server = ThreadedMotoServer(ip_address=cfg.host, port=cfg.aws_port, verbose=False)
         server.start()
         self._stoppers.append(("embedded AWS", server.stop))
