@@ -162,5 +162,7 @@ def test_sigterm_stops_every_part(tmp_path: Any) -> None:
     assert hub.process.wait(timeout=20) == 0
     port = int(hub.api.rsplit(":", 1)[1])
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))  # the API port is free again
+        # the API port is free again (SO_REUSEADDR, as any server sets, tolerates TIME_WAIT leftovers)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
     assert "stopped embedded AWS" in hub.log_path.read_text()
