@@ -3,9 +3,11 @@ one invocation at a time per function (like one warm container)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,3 +48,44 @@ class FunctionInvoker:
             except Exception:
                 self.errors += 1
                 raise
+
+
+class Poller(ABC):
+    """A daemon thread that calls ``poll()`` until stopped: the shape of every event source mapping.
+
+    ``poll()`` returns how much it did; when it did nothing the loop idles ``idle_s`` before the next
+    call. An exception is logged and the loop backs off a second — a broken poll never kills the part.
+    """
+
+    idle_s = 0.05
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    @property
+    def name(self) -> str:
+        return self._thread.name
+
+    @abstractmethod
+    def poll(self) -> int:
+        """Do one round of work; return how many items it handled."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.poll() == 0:
+                    self._stop.wait(self.idle_s)
+            except Exception:
+                logging.getLogger("localcloud").exception("%s: poll failed", self.name)
+                self._stop.wait(1)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from localcloud.lambda_runtime import FunctionInvoker
+from localcloud.lambda_runtime import FunctionInvoker, Poller
 
 log = logging.getLogger("localcloud.schedule")
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
@@ -32,38 +31,32 @@ def scheduled_event(rule_name: str, region: str) -> dict[str, Any]:
     }
 
 
-class Scheduler:
+class Scheduler(Poller):
+    idle_s = 0.5
+
     def __init__(self, region: str, speedup: float = 1.0) -> None:
         self._region = region
         self._speedup = speedup
         self._jobs: list[tuple[str, float, FunctionInvoker]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self._due: dict[str, float] = {}
+        super().__init__("scheduler")
         self.runs = 0
 
     def add(self, expression: str, invoke: FunctionInvoker) -> None:
-        self._jobs.append((expression, rate_seconds(expression) / self._speedup, invoke))
+        period = rate_seconds(expression) / self._speedup
+        self._jobs.append((expression, period, invoke))
+        self._due[invoke.name] = time.monotonic() + period
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        due = {invoke.name: time.monotonic() + period for _, period, invoke in self._jobs}
-        while not self._stop.is_set():
-            now = time.monotonic()
-            for expression, period, invoke in self._jobs:
-                if now >= due[invoke.name]:
-                    due[invoke.name] = now + period
-                    try:
-                        invoke(scheduled_event(invoke.name, self._region))
-                        self.runs += 1
-                    except Exception:
-                        log.exception("scheduled %s (%s) failed", invoke.name, expression)
-            self._stop.wait(0.5)
+    def poll(self) -> int:
+        ran = 0
+        now = time.monotonic()
+        for expression, period, invoke in self._jobs:
+            if now >= self._due[invoke.name]:
+                self._due[invoke.name] = now + period
+                try:
+                    invoke(scheduled_event(invoke.name, self._region))
+                    self.runs += 1
+                    ran += 1
+                except Exception:
+                    log.exception("scheduled %s (%s) failed", invoke.name, expression)
+        return ran

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from typing import Any
 
-from localcloud.lambda_runtime import FunctionInvoker
+from localcloud.lambda_runtime import FunctionInvoker, Poller
 
 log = logging.getLogger("localcloud.sqs")
 
@@ -43,7 +42,7 @@ def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> di
     }
 
 
-class SqsPump:
+class SqsPump(Poller):
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, region: str, invoke: FunctionInvoker,
                  batch_size: int = 10, retry_after_s: int = 2) -> None:
         self._sqs = sqs
@@ -53,28 +52,12 @@ class SqsPump:
         self._invoke = invoke
         self._batch_size = batch_size
         self._retry_after_s = retry_after_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sqs-pump-{invoke.name}", daemon=True)
+        super().__init__(f"sqs-pump-{invoke.name}")
         self.batches = 0
         self.failed_records = 0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once(wait_s=1)
-            except Exception:
-                log.exception("sqs pump %s: poll failed", self._invoke.name)
-                self._stop.wait(1)
+    def poll(self) -> int:
+        return self.poll_once(wait_s=1)
 
     def poll_once(self, wait_s: int = 0) -> int:
         response = self._sqs.receive_message(

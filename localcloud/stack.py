@@ -169,7 +169,7 @@ class Stack:
         parts.append(scheduler)
         for part in parts:
             part.start()
-            self._stoppers.append((part._thread.name, part.stop))
+            self._stoppers.append((part.name, part.stop))
         meta.HEALTH_CHECKS["functions"] = lambda: all(part.alive() for part in parts)
 
     def _on_failure_queue(self) -> str | None:

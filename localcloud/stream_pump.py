@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from datetime import datetime
 from typing import Any
 
-from localcloud.lambda_runtime import FunctionInvoker
+from localcloud.lambda_runtime import FunctionInvoker, Poller
 
 log = logging.getLogger("localcloud.streams")
 
@@ -33,7 +32,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-class StreamPump:
+class StreamPump(Poller):
     def __init__(self, streams: Any, sqs: Any, stream_arn: str, region: str, invoke: FunctionInvoker,
                  batch_size: int = 100, max_retries: int = 3, on_failure_queue_url: str | None = None) -> None:
         self._streams = streams
@@ -46,29 +45,12 @@ class StreamPump:
         self._on_failure = on_failure_queue_url
         self._iterators: dict[str, str | None] = {}
         self._attempts: dict[tuple[str, str], int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"stream-pump-{invoke.name}", daemon=True)
+        super().__init__(f"stream-pump-{invoke.name}")
         self.records_delivered = 0
         self.records_dead = 0
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.poll_once() == 0:
-                    self._stop.wait(0.05)
-            except Exception:
-                log.exception("stream pump %s: poll failed", self._invoke.name)
-                self._stop.wait(1)
+    def poll(self) -> int:
+        return self.poll_once()
 
     def _refresh_shards(self) -> None:
         description = self._streams.describe_stream(StreamArn=self._stream_arn)["StreamDescription"]
