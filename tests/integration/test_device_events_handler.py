@@ -130,6 +130,15 @@ def test_a_rejected_message_is_a_reject_record_staff_can_read_and_nothing_else(h
     assert device(hub).last_seen_ms is None
 
 
+def test_no_item_in_the_hub_table_holds_a_full_phone_number_after_a_refused_weighin(hub: Deps, cid: str) -> None:
+    """DESIGN §6: phones are stored as a keyed hash (and masked for display), dead letters included."""
+    assert handle_device_events(weighin_event(cid, thing="bin-9999", phone="13912345678")) \
+        == {"batchItemFailures": []}
+    items = boto3.client("dynamodb", region_name=REGION).scan(TableName=HubItem.Meta.table_name)["Items"]
+    assert any(item["type"]["S"] == "reject" for item in items)
+    assert "13912345678" not in json.dumps(items)
+
+
 def test_a_message_from_a_disabled_bin_is_refused_and_the_bin_is_untouched(hub: Deps, cid: str) -> None:
     communities.set_device_status(hub, cid, BIN, DeviceStatus.DISABLED)
 

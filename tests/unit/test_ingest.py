@@ -134,6 +134,13 @@ def test_a_refused_message_leaves_a_reject_record_and_nothing_else(
     assert fakes.devices.outbox == outbox_before
 
 
+def test_a_refused_weighin_keeps_the_residents_phone_masked(fakes: Fakes, cid: str) -> None:
+    send(fakes.deps, cid, event_id="w-1", weight_g=0, phone="13912345678")
+    [reject] = fakes.rejects.all()
+    assert json.loads(reject.payload)["phone"] == "139****5678"
+    assert "13912345678" not in repr(reject)
+
+
 def test_a_message_refused_while_disabled_is_accepted_when_redelivered_after_enabling(
         fakes: Fakes, cid: str) -> None:
     _disable(fakes, cid)
