@@ -5,13 +5,7 @@ publishes goes through the topic rules (:mod:`localcloud.iot_sql`), whatever the
 rule's output is handed to that rule's target on a small thread pool, so the broker's loop never waits on
 AWS. Delivery is at least once and unordered, as with IoT Core.
 
-The device policy (what ``${iot:Connection.Thing.ThingName}`` does in production; locally the MQTT client
-id is the thing name):
-
-* a client may publish only to ``dt/linli/{community}/{its client id}/...``; anything else is not
-  broadcast to subscribers (the rules engine still sees it, tagged with the real client id);
-* a client may subscribe under ``cmd/`` only to ``cmd/linli/{community or +}/{its client id}/...``, and a
-  ``cmd/`` message reaches only the client whose id is its thing-name level, whatever filter matched.
+The device policy lives in :mod:`localcloud.device_policy`.
 
 amqtt plugins are named in the broker config's ``plugins`` mapping by dotted path and built by amqtt
 itself; the gateway finds its :class:`RulesEnginePlugin` among ``broker.plugins_manager.plugins`` and binds
@@ -21,34 +15,27 @@ itself to it before the broker starts (no module-level registry).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from amqtt.broker import Broker
-from amqtt.contexts import Action
-from amqtt.plugins.base import BaseAuthPlugin, BasePlugin, BaseTopicPlugin
+from amqtt.plugins.base import BasePlugin
 
 from localcloud.iot_sql import Rule, compile_rule
 
 __all__ = [
-    "ClientIdAuthPlugin",
     "DeliverFn",
-    "DevicePolicyPlugin",
     "GatewayCounters",
     "GatewayError",
     "IotGateway",
     "RuleDeliveryError",
     "RulesEnginePlugin",
-    "sqs_target",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,71 +60,6 @@ class GatewayCounters:
 
 
 # ------------------------------------------------------------------------------------------ amqtt plugins
-
-
-class ClientIdAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
-    """Accept connections without credentials: locally the MQTT client id is the device's identity.
-
-    Unlike amqtt's AnonymousAuthPlugin it does not mark sessions anonymous, so persistent sessions
-    (clean_session=False) keep QoS 1 commands for an offline device, as IoT Core does. Like IoT Core, a
-    CONNECT whose last-will topic the client may not publish to is refused (amqtt broadcasts wills
-    without a topic check, so this is where a forged command by will is stopped).
-    """
-
-    async def authenticate(self, *, session: Any) -> bool:
-        client_id = getattr(session, "client_id", None)
-        if getattr(session, "will_flag", False) and not may_publish(client_id, session.will_topic):
-            log.info("IoT policy: client %r refused, may not publish its will to %r", client_id, session.will_topic)
-            return False
-        return True
-
-
-def _levels(topic: str | None) -> list[str]:
-    return topic.split("/") if topic else []
-
-
-def may_publish(client_id: str | None, topic: str | None) -> bool:
-    """IoT policy stand-in: publish only to ``dt/linli/{community}/{own thing name}/...``."""
-    lv = _levels(topic)
-    return bool(client_id) and len(lv) >= 4 and lv[:2] == ["dt", "linli"] and lv[3] == client_id
-
-
-def may_subscribe(client_id: str | None, topic_filter: str | None) -> bool:
-    """Under ``cmd/`` only ``cmd/linli/{community or +}/{own thing name}/...``; other filters are free."""
-    lv = _levels(topic_filter)
-    if not lv:
-        return False
-    if lv[0] != "cmd":
-        return True
-    return bool(client_id) and len(lv) >= 4 and lv[1] == "linli" and lv[2] != "#" and lv[3] == client_id
-
-
-def may_receive(client_id: str | None, topic: str | None) -> bool:
-    """A ``cmd/`` message goes only to the thing it names (``#`` subscribers included)."""
-    lv = _levels(topic)
-    if not lv:
-        return False
-    if lv[0] != "cmd":
-        return True
-    return bool(client_id) and len(lv) >= 4 and lv[1] == "linli" and lv[3] == client_id
-
-
-class DevicePolicyPlugin(BaseTopicPlugin):  # type: ignore[misc]
-    """Topic access control standing in for the IoT policy. amqtt treats a None answer as a refusal."""
-
-    async def topic_filtering(self, *, session: Any = None, topic: str | None = None, action: Any = None) -> bool:
-        client_id = getattr(session, "client_id", None)
-        if action == Action.PUBLISH:
-            allowed = may_publish(client_id, topic)
-        elif action == Action.SUBSCRIBE:
-            allowed = may_subscribe(client_id, topic)
-        elif action == Action.RECEIVE:
-            allowed = may_receive(client_id, topic)
-        else:
-            allowed = False
-        if not allowed and action != Action.RECEIVE:
-            log.info("IoT policy: client %r may not %s %r", client_id, getattr(action, "value", action), topic)
-        return allowed
 
 
 class RulesEnginePlugin(BasePlugin):  # type: ignore[misc]
@@ -291,8 +213,8 @@ class IotGateway:
             "listeners": {"default": {"type": "tcp", "bind": f"{self._host}:{self._requested_port}"}},
             "session_expiry_interval": 3600,  # IoT Core's default persistent-session expiry
             "plugins": {
-                f"{__name__}.ClientIdAuthPlugin": {},
-                f"{__name__}.DevicePolicyPlugin": {},
+                "localcloud.device_policy.ClientIdAuthPlugin": {},
+                "localcloud.device_policy.DevicePolicyPlugin": {},
                 f"{__name__}.RulesEnginePlugin": {},
             },
         }
@@ -374,52 +296,3 @@ class IotGateway:
             raise ValueError("qos must be 0 or 1 (IoT Core has no QoS 2)")
         future = asyncio.run_coroutine_threadsafe(broker.internal_message_broadcast(topic, bytes(payload), qos), loop)
         future.result(timeout)
-
-
-# ------------------------------------------------------------------------------------------ SQS rule action
-
-
-def sqs_target(sqs_client: Any, queue_url: str, error_queue_url: str | None) -> DeliverFn:
-    """The IoT SQS action with its error action: send the JSON-encoded rule output to ``queue_url``; on
-    failure send IoT's error-action record to ``error_queue_url`` and raise :class:`RuleDeliveryError` so
-    the gateway counts and logs the failure.
-
-    The record mirrors IoT's (``ruleName``, ``topic``, ``clientId``, ``base64OriginalPayload``,
-    ``failures``); topic, client id and payload come from the rule output's ``topic``, ``client_id`` and
-    ``payload_b64`` fields (the hub's rules select all three).
-    """
-
-    def deliver(rule_name: str, message: dict[str, Any]) -> None:
-        body = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
-        try:
-            sqs_client.send_message(QueueUrl=queue_url, MessageBody=body)
-            return
-        except Exception as exc:
-            failure = exc
-        if not error_queue_url:
-            raise RuleDeliveryError(f"SQS send to {queue_url} failed: {failure}; no error action") from failure
-        record = {
-            "ruleName": rule_name,
-            "topic": message.get("topic", ""),
-            "cloudwatchTraceId": str(uuid.uuid4()),
-            "clientId": message.get("client_id", ""),
-            "base64OriginalPayload": message.get("payload_b64") or base64.b64encode(body.encode()).decode("ascii"),
-            "failures": [
-                {
-                    "failedAction": "SqsAction",
-                    "failedResource": queue_url,
-                    "errorMessage": f"Failed to send message to SQS queue. The error received was {failure}",
-                }
-            ],
-        }
-        try:
-            sqs_client.send_message(QueueUrl=error_queue_url, MessageBody=json.dumps(record))
-        except Exception as exc:
-            raise RuleDeliveryError(
-                f"SQS send to {queue_url} failed: {failure}; error action to {error_queue_url} failed too: {exc}"
-            ) from failure
-        raise RuleDeliveryError(
-            f"SQS send to {queue_url} failed: {failure}; error record sent to {error_queue_url}"
-        ) from failure
-
-    return deliver

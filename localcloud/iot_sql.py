@@ -359,30 +359,28 @@ def _not(arg: _Expr) -> _Expr:
     return ev
 
 
-def _and(left: _Expr, right: _Expr) -> _Expr:
+def _junction(left: _Expr, right: _Expr, *, decisive: bool) -> _Expr:
+    """Three-valued AND (``decisive=False``) and OR (``decisive=True``): the decisive value of either side
+    wins; otherwise both must be Boolean for a Boolean answer, else Undefined."""
+
     def ev(m: _Message) -> _Value:
         a = _as_bool(left(m))
-        if a is False:
-            return False
+        if a is decisive:
+            return decisive
         b = _as_bool(right(m))
-        if b is False:
-            return False
-        return True if (a is True and b is True) else UNDEFINED
+        if b is decisive:
+            return decisive
+        return (not decisive) if (a is not UNDEFINED and b is not UNDEFINED) else UNDEFINED
 
     return ev
+
+
+def _and(left: _Expr, right: _Expr) -> _Expr:
+    return _junction(left, right, decisive=False)
 
 
 def _or(left: _Expr, right: _Expr) -> _Expr:
-    def ev(m: _Message) -> _Value:
-        a = _as_bool(left(m))
-        if a is True:
-            return True
-        b = _as_bool(right(m))
-        if b is True:
-            return True
-        return False if (a is False and b is False) else UNDEFINED
-
-    return ev
+    return _junction(left, right, decisive=True)
 
 
 def _equal(a: _Value, b: _Value) -> bool | _Undefined:

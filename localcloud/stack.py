@@ -183,7 +183,8 @@ class Stack:
         import boto3
 
         from chalicelib.api import meta
-        from localcloud.broker import IotGateway, sqs_target
+        from localcloud.broker import IotGateway
+        from localcloud.rule_actions import sqs_target
 
         assert self.resources is not None
         sqs = boto3.client("sqs")

@@ -13,7 +13,8 @@ import pytest
 from moto import mock_aws
 from paho.mqtt.enums import CallbackAPIVersion
 
-from localcloud.broker import GatewayError, IotGateway, RuleDeliveryError, sqs_target
+from localcloud.broker import GatewayError, IotGateway, RuleDeliveryError
+from localcloud.rule_actions import sqs_target
 
 KINDS = ("weighin", "fill", "meter", "access", "soil", "security", "heartbeat")
 SELECT = (
