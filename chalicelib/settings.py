@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 STAGES = ("local", "dev", "prod")
 
@@ -49,7 +49,6 @@ class Settings:
     #: seconds a container caches secrets fetched from Secrets Manager
     secret_cache_s: int = 300
     log_format: str = "json"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

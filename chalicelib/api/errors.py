@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -42,7 +41,3 @@ def install(app: Chalice) -> None:
                     extra={"status": response.status_code, "ms": elapsed_ms})
         return response
 
-
-def body_of(response: dict[str, Any]) -> Any:
-    """Decode a Lambda proxy response body (used by tests of the edge)."""
-    return json.loads(response["body"])

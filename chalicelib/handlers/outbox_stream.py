@@ -7,6 +7,7 @@ to the on-failure destination).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,9 +45,7 @@ def handle_record(record: DynamoDBRecord) -> None:
         logger.debug(f"outbox {event_type}: no consumer")
         return
     data = image.get("data") or {}
-    if isinstance(data, str):
-        import json
-
+    if isinstance(data, str):  # PynamoDB's JSONAttribute stores a JSON string
         data = json.loads(data)
     route(bootstrap.deps(), str(image.get("community_id")), data)
     logger.info(f"outbox {event_type} handled", extra={"key": image.get("pk")})

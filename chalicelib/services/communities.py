@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from chalicelib.domain.community import MAX_NAME_LENGTH, Community
 from chalicelib.domain.devices import THING_NAME, Device, DeviceStatus, DeviceType
 from chalicelib.domain.errors import BadInput, CommunityUnknown, DeviceUnknown
@@ -59,7 +61,7 @@ def list_devices(deps: Deps, community_id: str, limit: int, cursor: str | None) 
 def set_device_status(deps: Deps, community_id: str, thing_name: str, status: DeviceStatus) -> Device:
     device = community_device(deps, community_id, thing_name)
     deps.devices.set_status(thing_name, status)
-    return Device(**{**device.__dict__, "status": status})
+    return dataclasses.replace(device, status=status)
 
 
 def provision_thing(deps: Deps, thing_name: str, community_id: str, device_type: str) -> None:

@@ -15,17 +15,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from localcloud.broker import GatewayError, IotGateway, RuleDeliveryError
 from localcloud.rule_actions import sqs_target
+from tests.support.iot_rules import CATCH_ALL_SQL, WEIGHIN_SQL
 
-KINDS = ("weighin", "fill", "meter", "access", "soil", "security", "heartbeat")
-SELECT = (
-    "SELECT encode(*, 'base64') AS payload_b64, topic() AS topic, clientid() AS client_id, timestamp() AS received_at"
-)
-WEIGHIN_SQL = f"{SELECT} FROM 'dt/linli/+/+/weighin'"
-CATCH_ALL_SQL = (
-    f"{SELECT} FROM 'dt/linli/#' WHERE isUndefined(topic(5)) OR NOT isUndefined(topic(6)) OR ("
-    + " AND ".join(f"topic(5) <> '{k}'" for k in KINDS)
-    + ")"
-)
 DEADLINE_S = 5.0
 
 

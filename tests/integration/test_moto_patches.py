@@ -28,15 +28,7 @@ MAIN, OTHER = "main", "other"  # MAIN: pk+sk with GSI by_status; OTHER: id only.
 STATUSES = ("open", "closed", "gone")
 
 
-@pytest.fixture(autouse=True)
-def _fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
+# Fake credentials and the region come from the autouse ``aws_credentials`` fixture in tests/conftest.py.
 
 
 @contextmanager

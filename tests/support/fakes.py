@@ -7,15 +7,13 @@ about production. State is plain dictionaries that tests may read; nothing here 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from chalicelib.adapters.dynamo.paging import decode_cursor, encode_cursor
 from chalicelib.domain.community import Community
 from chalicelib.domain.device_messages import ClockWindow, DeviceMessage
 from chalicelib.domain.devices import Device, DeviceStatus, LastEvent
@@ -79,21 +77,19 @@ class SequentialIds:
 
 
 def _encode_cursor(partition: str, after: str) -> str:
-    raw = json.dumps({"list": partition, "after": after}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The adapters' cursor format (paging.py), with the fake's list name and position as the key."""
+    return encode_cursor({"list": {"S": partition}, "after": {"S": after}}) or ""
 
 
 def _decode_cursor(cursor: str | None, partition: str) -> str | None:
     """Like the adapters: garbage, or a cursor of another list, is bad input."""
-    if not cursor:
+    key = decode_cursor(cursor, "list", partition)
+    if key is None:
         return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error) as exc:
-        raise BadInput("cursor is not valid", code="invalid_cursor") from exc
-    if not isinstance(key, dict) or key.get("list") != partition or not isinstance(key.get("after"), str):
+    after = key.get("after")
+    if not isinstance(after, dict) or not isinstance(after.get("S"), str):
         raise BadInput("cursor does not belong to this list", code="invalid_cursor")
-    return str(key["after"])
+    return str(after["S"])
 
 
 def paginate(items: list[T], sort_key: Callable[[T], str], partition: str, limit: int, cursor: str | None,

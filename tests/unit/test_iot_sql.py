@@ -4,17 +4,8 @@ import json
 import pytest
 
 from localcloud.iot_sql import UNDEFINED, IotSqlError, compile_rule, topic_matches
+from tests.support.iot_rules import CATCH_ALL_SQL, KINDS, WEIGHIN_SQL
 
-KINDS = ("weighin", "fill", "meter", "access", "soil", "security", "heartbeat")
-SELECT = (
-    "SELECT encode(*, 'base64') AS payload_b64, topic() AS topic, clientid() AS client_id, timestamp() AS received_at"
-)
-WEIGHIN_SQL = f"{SELECT} FROM 'dt/linli/+/+/weighin'"
-CATCH_ALL_SQL = (
-    f"{SELECT} FROM 'dt/linli/#' WHERE isUndefined(topic(5)) OR NOT isUndefined(topic(6)) OR ("
-    + " AND ".join(f"topic(5) <> '{k}'" for k in KINDS)
-    + ")"
-)
 NOW = 1_700_000_000_123
 
 
