@@ -129,3 +129,57 @@ class ThingRegistry(Protocol):
     """IoT Core's thing registry: a registered device becomes a thing that may connect."""
 
     def ensure_thing(self, thing_name: str, community_id: str, device_type: str) -> None: ...
+
+
+class BillState(StrEnum):
+    """WeChat Pay transfer-bill states (商家转账 v3), as WeChat spells them."""
+
+    ACCEPTED = "ACCEPTED"
+    PROCESSING = "PROCESSING"
+    WAIT_USER_CONFIRM = "WAIT_USER_CONFIRM"
+    TRANSFERING = "TRANSFERING"  # sic: WeChat's spelling
+    SUCCESS = "SUCCESS"
+    FAIL = "FAIL"
+    CANCELING = "CANCELING"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class TransferBill:
+    out_bill_no: str
+    state: BillState
+    amount_fen: int
+    transfer_bill_no: str | None = None
+    package_info: str | None = None
+    fail_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PayNotification:
+    """A verified, decrypted WeChat Pay callback."""
+
+    notification_id: str
+    event_type: str
+    resource: Mapping[str, Any]
+
+
+class WeChatPay(Protocol):
+    """WeChat Pay v3 for the merchant: transfer bills (resident payouts) and their callbacks.
+
+    Errors: ``PayoutAmbiguous`` when WeChat's answer was lost (timeout, connection reset, 5xx, 429)
+    and the bill may or may not exist — resolve by querying, never by creating a second bill;
+    ``PayoutRefused`` for a definite 4xx refusal (no bill was created).
+    """
+
+    def create_transfer_bill(self, out_bill_no: str, openid: str, amount_fen: int, remark: str) -> TransferBill: ...
+
+    def query_transfer_bill(self, out_bill_no: str) -> TransferBill | None:
+        """The bill, or None when WeChat says it does not exist (NOT_FOUND)."""
+
+    def cancel_transfer_bill(self, out_bill_no: str) -> TransferBill: ...
+
+    def verify_notification(self, headers: Mapping[str, str], body: bytes, now_s: int) -> PayNotification:
+        """Check serial, signature (before parsing) and timestamp (±300 s), then decrypt the resource.
+
+        Raises ``CallbackRejected`` for anything forged, tampered, stale or malformed.
+        """

@@ -68,3 +68,23 @@ class UpstreamUnavailable(DomainError):
 
     kind = "upstream"
     code = "upstream_unavailable"
+
+
+class PayoutAmbiguous(UpstreamUnavailable):
+    """WeChat Pay's answer was lost (timeout, reset, 5xx, 429): the bill may or may not exist."""
+
+    code = "payout_pending"
+
+
+class PayoutRefused(DomainError):
+    """WeChat Pay definitely refused to create the bill (a 4xx with a reason); nothing was created."""
+
+    kind = "upstream"
+    code = "payout_refused"
+
+
+class CallbackRejected(DomainError):
+    """A payment callback that is forged, tampered, stale or malformed; it changes nothing."""
+
+    kind = "unauthorized"
+    code = "invalid_callback"
