@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
@@ -10,7 +10,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from chalicelib.domain.community import Community
 from chalicelib.domain.device_messages import DeviceMessage
 from chalicelib.domain.devices import Device, DeviceStatus
+from chalicelib.domain.ledger import Account, Entry, Transfer
+from chalicelib.domain.recycling import CommunitySettings, CommunityTerms, WeighinRecord
 from chalicelib.domain.rejects import Reject
+from chalicelib.domain.withdrawals import Withdrawal
 
 T = TypeVar("T")
 
@@ -43,6 +46,9 @@ class Communities(Protocol):
     def add(self, community: Community) -> None: ...
     def get(self, community_id: str) -> Community | None: ...
     def list_all(self, limit: int, cursor: str | None) -> Page[Community]: ...
+    def terms(self, community_id: str) -> CommunityTerms: ...
+    def set_prices(self, community_id: str, prices: Mapping[str, int]) -> None: ...
+    def set_settings(self, community_id: str, settings: CommunitySettings) -> None: ...
 
 
 class Devices(Protocol):
@@ -124,6 +130,10 @@ class WeChatMiniProgram(Protocol):
     def phone_number(self, code: str) -> str:
         """The pure (no country code) phone number WeChat returns for a getPhoneNumber code."""
 
+    def send_subscribe_message(self, openid: str, template_id: str, data: Mapping[str, Any],
+                               page: str | None = None) -> int:
+        """Send a one-time subscribe message; its msgid. BadInput(subscribe_refused) without consent."""
+
 
 class ThingRegistry(Protocol):
     """IoT Core's thing registry: a registered device becomes a thing that may connect."""
@@ -183,3 +193,86 @@ class WeChatPay(Protocol):
 
         Raises ``CallbackRejected`` for anything forged, tampered, stale or malformed.
         """
+
+
+class Ledger(Protocol):
+    def transfer(self, transfer: Transfer) -> bool:
+        """Move money; False when this business event already did. Raises InsufficientBalance."""
+
+    def balances(self, accounts: Sequence[Account]) -> dict[Account, tuple[int, int]]:
+        """(balance, version) per account, in one read."""
+
+    def entries(self, account: Account, limit: int, cursor: str | None) -> Page[Entry]: ...
+
+    def snapshot(self, account: Account) -> tuple[int, list[Entry]]: ...
+
+    def accounts(self) -> Iterator[Account]: ...
+
+
+@dataclass(frozen=True)
+class WeighinContext:
+    """Everything crediting a weigh-in needs to know, read in one request."""
+
+    device: Device | None
+    seen: bool
+    owner_resident_id: str | None  # who has bound the phone, if anyone
+    credited_today_fen: int
+    terms: CommunityTerms | None  # None unless asked for (the container's cache was cold)
+
+
+@dataclass(frozen=True)
+class DailyCap:
+    community_id: str
+    phone_key: str
+    day: str
+    cap_fen: int
+
+
+class WeighinOutcome(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+    CAP_REACHED = "cap_reached"  # a concurrent credit used up the day's cap
+    OWNER_CHANGED = "owner_changed"  # the phone was bound (or rebound) meanwhile
+
+
+class RecyclingBook(Protocol):
+    def load_weighin(self, thing_name: str, event_id: str, cap: DailyCap, with_terms: bool) -> WeighinContext: ...
+
+    def record_weighin(self, message: DeviceMessage, advance_last_seen: bool, record: WeighinRecord,
+                       transfer: Transfer | None, cap: DailyCap, event: OutboxEvent | None) -> WeighinOutcome:
+        """Seen marker, last_seen, the transfer, the weigh-in, the cap counter and the outbox event:
+        one transaction, conditional on the phone still having the owner the credit was computed for."""
+
+    def weighins_of_phone(self, phone_key: str, limit: int, cursor: str | None) -> Page[WeighinRecord]: ...
+
+    def weighins_of_day(self, community_id: str, day: str, limit: int, cursor: str | None) -> Page[WeighinRecord]: ...
+
+
+class IdempotencyReused(Exception):
+    """The resident used this Idempotency-Key before; ``request_hash`` and ``resource_id`` say for what."""
+
+    def __init__(self, request_hash: str, resource_id: str) -> None:
+        super().__init__(resource_id)
+        self.request_hash = request_hash
+        self.resource_id = resource_id
+
+
+class Withdrawals(Protocol):
+    def start(self, withdrawal: Withdrawal, transfer: Transfer, idempotency: tuple[str, str] | None) -> None:
+        """Create the withdrawal and move its money wallet → in flight, atomically.
+
+        ``idempotency`` is (key, request hash). Raises InsufficientBalance, or IdempotencyReused.
+        """
+
+    def get(self, withdrawal_id: str) -> Withdrawal | None: ...
+
+    def record_bill(self, withdrawal_id: str, bill: TransferBill, now_ms: int) -> Withdrawal | None:
+        """Store the bill's package_info while the withdrawal waits for the resident; None if it already ended."""
+
+    def finish(self, withdrawal: Withdrawal, transfer: Transfer, notification_id: str | None) -> bool:
+        """End an open withdrawal (status in ``withdrawal``) and move its money; False if it had ended
+        already or this notification was applied before — nothing is written then."""
+
+    def list_for_resident(self, resident_id: str, limit: int, cursor: str | None) -> Page[Withdrawal]: ...
+
+    def list_open(self, created_before_ms: int, limit: int) -> list[Withdrawal]: ...

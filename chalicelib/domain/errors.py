@@ -88,3 +88,8 @@ class CallbackRejected(DomainError):
 
     kind = "unauthorized"
     code = "invalid_callback"
+
+
+class InsufficientBalance(DomainError):
+    kind = "rule"
+    code = "insufficient_balance"

@@ -21,6 +21,9 @@ class RejectReason(StrEnum):
     STALE_TIMESTAMP = "stale_timestamp"
     FUTURE_TIMESTAMP = "future_timestamp"
     IMPLAUSIBLE_VALUE = "implausible_value"
+    NO_PRICE = "no_price"
+    OVER_DAILY_CAP = "over_daily_cap"
+    LEDGER_MISMATCH = "ledger_mismatch"
 
 
 class Rejected(Exception):

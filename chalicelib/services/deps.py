@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.domain.device_messages import ClockWindow
 from chalicelib.ports import (
@@ -11,12 +11,17 @@ from chalicelib.ports import (
     DeviceEventStore,
     Devices,
     IdGenerator,
+    Ledger,
+    RecyclingBook,
     Rejects,
     Residents,
     SecretStore,
     ThingRegistry,
     WeChatMiniProgram,
+    WeChatPay,
+    Withdrawals,
 )
+from chalicelib.services.terms_cache import TermsCache
 
 
 @dataclass
@@ -31,5 +36,12 @@ class Deps:
     secrets: SecretStore
     wechat: WeChatMiniProgram
     things: ThingRegistry
+    ledger: Ledger
+    recycling: RecyclingBook
+    withdrawals: Withdrawals
+    wechatpay: WeChatPay
     clock_window: ClockWindow
     token_ttl_s: int
+    #: WeChat subscribe-message template for "回收到账" (recycling credited)
+    credit_template_id: str = "recycling-credited"
+    terms_cache: TermsCache = field(default_factory=TermsCache)

@@ -1,21 +1,27 @@
 """Fault switches: make an outside system answer "system busy", hang, or fail over HTTP, n times.
 
 ``POST /_sandbox/faults`` ``{"<point>": {"mode": "error"|"timeout"|"http_error", "count": n|null,
-"delay_s"?, "errcode"?, "errmsg"?, "status"?}}``; ``count`` null means until ``DELETE /_sandbox/faults``.
-Modules declare their points (``wechat.jscode2session``, ...) and call ``Faults.apply`` on each request.
+"delay_s"?, "errcode"?, "errmsg"?, "status"?, "code"?}}``; ``count`` null means until
+``DELETE /_sandbox/faults``. Modules declare their points (``wechat.jscode2session``, ...) and call
+``Faults.apply`` on each request. A point that is not a request (an outgoing callback) declares its own
+modes (``duplicate``, ``delay``) and acts them out itself with ``Faults.take``; arming a point with a
+mode it did not declare is a 400.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from localcloud.sandbox.routing import HttpError, Response
 
 MAX_FAULT_DELAY_S = 120.0
-FAULT_MODES = ("error", "timeout", "http_error")
+#: what a request point can do: answer an error, hang, or answer a bare HTTP error status
+REQUEST_MODES = ("error", "timeout", "http_error")
+#: every mode some point may declare: ``duplicate`` / ``delay`` are for outgoing callbacks
+FAULT_MODES = (*REQUEST_MODES, "duplicate", "delay")
 
 
 @dataclass
@@ -28,6 +34,7 @@ class Fault:
     errcode: int = -1
     errmsg: str = "system error"
     status: int = 503
+    code: str | None = None  # a string error code, for APIs that use them (WeChat Pay: "SYSTEM_ERROR")
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -37,6 +44,7 @@ class Fault:
             "errcode": self.errcode,
             "errmsg": self.errmsg,
             "status": self.status,
+            "code": self.code,
         }
 
 
@@ -57,7 +65,10 @@ def parse_fault(point: str, spec: Any) -> Fault:
     if not isinstance(errcode, int) or not isinstance(status, int) or not 400 <= status <= 599:
         raise HttpError(400, "bad_fault", f"{point}: errcode must be an int, status an HTTP error status")
     errmsg = spec.get("errmsg", "system error")
-    return Fault(mode, count, float(delay), errcode, str(errmsg), status)
+    code = spec.get("code")
+    if code is not None and (not isinstance(code, str) or not code):
+        raise HttpError(400, "bad_fault", f"{point}: code must be a non-empty string")
+    return Fault(mode, count, float(delay), errcode, str(errmsg), status, code)
 
 
 class Faults:
@@ -65,24 +76,35 @@ class Faults:
 
     def __init__(self, stopping: threading.Event) -> None:
         self._lock = threading.Lock()
-        self._points: set[str] = set()
+        self._points: dict[str, tuple[str, ...]] = {}  # point -> the modes it can act out
         self._armed: dict[str, Fault] = {}
         self._stopping = stopping
 
-    def declare(self, *points: str) -> None:
+    @property
+    def stopping(self) -> threading.Event:
+        """Set while the server stops: background work (callback deliveries) waits on it and ends."""
+        return self._stopping
+
+    def declare(self, *points: str, modes: Iterable[str] = REQUEST_MODES) -> None:
+        allowed = tuple(modes)
+        if unknown := sorted(set(allowed) - set(FAULT_MODES)):
+            raise ValueError(f"unknown fault modes {unknown}")
         with self._lock:
-            self._points.update(points)
+            self._points.update(dict.fromkeys(points, allowed))
 
     def points(self) -> list[str]:
         with self._lock:
             return sorted(self._points)
 
     def arm(self, faults: Mapping[str, Fault]) -> None:
-        """Arm all or (on an unknown point) none."""
+        """Arm all or (on an unknown point, or a mode the point cannot act out) none."""
         with self._lock:
-            unknown = sorted(set(faults) - self._points)
+            unknown = sorted(set(faults) - set(self._points))
             if unknown:
                 raise HttpError(400, "unknown_fault_point", f"{unknown}; known: {sorted(self._points)}")
+            for point, fault in faults.items():
+                if fault.mode not in self._points[point]:
+                    raise HttpError(400, "bad_fault", f"{point}: mode must be one of {list(self._points[point])}")
             self._armed.update(faults)
 
     def clear(self) -> None:

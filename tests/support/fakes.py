@@ -27,9 +27,17 @@ from chalicelib.domain.errors import (
     UpstreamUnavailable,
     WeChatCodeInvalid,
 )
+from chalicelib.domain.recycling import CommunitySettings, CommunityTerms
 from chalicelib.domain.rejects import Reject
 from chalicelib.ports import AppSecrets, OutboxEvent, Page, RecordOutcome, Resident, WeChatSession
 from chalicelib.services.deps import Deps
+from tests.support.money_fakes import (
+    FakeLedger,
+    FakeRecyclingBook,
+    FakeWeChatPay,
+    FakeWithdrawals,
+    make_money_fakes,
+)
 from chalicelib.settings import Settings
 
 T = TypeVar("T")
@@ -109,6 +117,16 @@ def paginate(items: list[T], sort_key: Callable[[T], str], partition: str, limit
 class FakeCommunities:
     def __init__(self) -> None:
         self.items: dict[str, Community] = {}
+        self.stored_terms: dict[str, CommunityTerms] = {}
+
+    def terms(self, community_id: str) -> CommunityTerms:
+        return self.stored_terms.get(community_id, CommunityTerms())
+
+    def set_prices(self, community_id: str, prices: Mapping[str, int]) -> None:
+        self.stored_terms[community_id] = dataclasses.replace(self.terms(community_id), prices=dict(prices))
+
+    def set_settings(self, community_id: str, settings: CommunitySettings) -> None:
+        self.stored_terms[community_id] = dataclasses.replace(self.terms(community_id), settings=settings)
 
     def add(self, community: Community) -> None:
         if community.community_id in self.items:
@@ -266,6 +284,8 @@ class FakeWeChat:
         #: set to make every call fail as if WeChat were down
         self.down = False
         self.codes_seen: list[str] = []
+        #: subscribe messages sent: (openid, template_id, data)
+        self.messages: list[tuple[str, str, dict[str, Any]]] = []
 
     @property
     def appid(self) -> str:
@@ -284,6 +304,12 @@ class FakeWeChat:
         if not code.startswith(self.PHONE_PREFIX) or not phone:
             raise WeChatCodeInvalid("WeChat says the phone code is invalid", code="invalid_code")
         return phone
+
+    def send_subscribe_message(self, openid: str, template_id: str, data: Mapping[str, Any],
+                               page: str | None = None) -> int:
+        self._check_up(openid)
+        self.messages.append((openid, template_id, dict(data)))
+        return len(self.messages)
 
     def _check_up(self, code: str) -> None:
         self.codes_seen.append(code)
@@ -317,6 +343,10 @@ class Fakes:
     secrets: FakeSecretStore
     wechat: FakeWeChat
     things: FakeThingRegistry
+    ledger: FakeLedger
+    recycling: FakeRecyclingBook
+    withdrawals: FakeWithdrawals
+    wechatpay: FakeWeChatPay
     deps: Deps
 
 
@@ -329,6 +359,9 @@ def make_fakes(now_ms: int = NOW_MS, clock_window: ClockWindow = CLOCK_WINDOW,
         "residents": FakeResidents(), "secrets": FakeSecretStore(), "wechat": FakeWeChat(),
         "things": FakeThingRegistry(),
     }
+    money = make_money_fakes(devices, parts["residents"], parts["communities"])
+    parts.update(ledger=money.ledger, recycling=money.recycling, withdrawals=money.withdrawals,
+                 wechatpay=money.wechatpay)
     deps = Deps(**parts, clock_window=clock_window, token_ttl_s=token_ttl_s)
     return Fakes(**parts, deps=deps)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pynamodb.exceptions import PutError
 
 from chalicelib.adapters.dynamo import keys
-from chalicelib.adapters.dynamo.models import CommunityItem, HubItem
+from chalicelib.adapters.dynamo.models import CommunityItem, HubItem, TermsItem
 from chalicelib.adapters.dynamo.paging import decode_cursor, encode_cursor
 from chalicelib.domain.community import Community
 from chalicelib.domain.errors import Conflict
+from chalicelib.domain.recycling import CommunitySettings, CommunityTerms
 from chalicelib.ports import Page
 
 
@@ -38,6 +41,26 @@ class DynamoCommunities:
                                        last_evaluated_key=decode_cursor(cursor, "gsi1pk", "COMMUNITIES"))
         items = [_to_community(item) for item in result if isinstance(item, CommunityItem)]
         return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))
+
+    def terms(self, community_id: str) -> CommunityTerms:
+        pk, sk = keys.terms(community_id)
+        try:
+            return to_terms(TermsItem.get(pk, sk, consistent_read=True))
+        except TermsItem.DoesNotExist:
+            return CommunityTerms()
+
+    def set_prices(self, community_id: str, prices: Mapping[str, int]) -> None:
+        pk, sk = keys.terms(community_id)
+        TermsItem(pk, sk).update(actions=[TermsItem.prices.set(dict(prices)), TermsItem.type.set(TermsItem)])
+
+    def set_settings(self, community_id: str, settings: CommunitySettings) -> None:
+        pk, sk = keys.terms(community_id)
+        TermsItem(pk, sk).update(actions=[TermsItem.settings.set(settings.as_dict()), TermsItem.type.set(TermsItem)])
+
+
+def to_terms(item: TermsItem) -> CommunityTerms:
+    prices = {str(k): int(v) for k, v in (item.prices or {}).items()}
+    return CommunityTerms(prices=prices, settings=CommunitySettings.from_stored(item.settings))
 
 
 def _to_community(item: CommunityItem) -> Community:

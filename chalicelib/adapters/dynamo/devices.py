@@ -91,9 +91,8 @@ class DynamoDeviceEventStore:
         return device, seen
 
     def record(self, message: DeviceMessage, advance_last_seen: bool) -> RecordOutcome:
-        pk, sk = keys.seen_event(message.thing_name, message.event_id)
-        seen = SeenEventItem(pk, sk, kind=message.kind, received_at_ms=message.received_at_ms,
-                             expires_at=message.received_at_ms // 1000 + self._dedupe_ttl_s)
+        seen = seen_item(message, self._dedupe_ttl_s)
+        pk = seen.pk
         tw = txn.write()
         try:
             self._write(tw, seen, message, advance_last_seen)
@@ -109,18 +108,29 @@ class DynamoDeviceEventStore:
 
     def _write(self, tw: TransactWrite, seen: SeenEventItem, message: DeviceMessage, advance_last_seen: bool) -> None:
         with tw:
-            tw.save(seen, condition=HubItem.pk.does_not_exist())
-            if advance_last_seen:
-                dpk, dsk = keys.device(message.thing_name)
-                tw.update(
-                    DeviceItem(dpk, dsk),
-                    actions=[
-                        DeviceItem.last_seen_ms.set(message.received_at_ms),
-                        DeviceItem.last_event_kind.set(message.kind),
-                        DeviceItem.last_event_id.set(message.event_id),
-                        DeviceItem.last_event_ts_ms.set(message.ts_ms),
-                    ],
-                    condition=HubItem.pk.exists() & (
-                        DeviceItem.last_seen_ms.does_not_exist()
-                        | (DeviceItem.last_seen_ms < message.received_at_ms)),
-                )
+            add_seen(tw, seen, message, advance_last_seen)
+
+
+def seen_item(message: DeviceMessage, dedupe_ttl_s: int) -> SeenEventItem:
+    pk, sk = keys.seen_event(message.thing_name, message.event_id)
+    return SeenEventItem(pk, sk, kind=message.kind, received_at_ms=message.received_at_ms,
+                         expires_at=message.received_at_ms // 1000 + dedupe_ttl_s)
+
+
+def add_seen(tw: TransactWrite, seen: SeenEventItem, message: DeviceMessage, advance_last_seen: bool) -> None:
+    """Mark the event processed (only if it was not) and move the device's last_seen forward (never back)."""
+    tw.save(seen, condition=HubItem.pk.does_not_exist())
+    if advance_last_seen:
+        dpk, dsk = keys.device(message.thing_name)
+        tw.update(
+            DeviceItem(dpk, dsk),
+            actions=[
+                DeviceItem.last_seen_ms.set(message.received_at_ms),
+                DeviceItem.last_event_kind.set(message.kind),
+                DeviceItem.last_event_id.set(message.event_id),
+                DeviceItem.last_event_ts_ms.set(message.ts_ms),
+            ],
+            condition=HubItem.pk.exists() & (
+                DeviceItem.last_seen_ms.does_not_exist()
+                | (DeviceItem.last_seen_ms < message.received_at_ms)),
+        )

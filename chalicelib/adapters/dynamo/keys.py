@@ -34,3 +34,58 @@ def phone(phone_key: str) -> tuple[str, str]:
 def outbox(event_type: str, key: str) -> tuple[str, str]:
     """Deterministic: the same business event written twice is one outbox item."""
     return f"EVT#{event_type}#{key}", "EVT"
+
+
+def terms(cid: str) -> tuple[str, str]:
+    return f"COMMUNITY#{cid}", "TERMS"
+
+
+def account(account_id: str) -> str:
+    return f"ACCT#{account_id}"
+
+
+BALANCE_SK = "BALANCE"
+ENTRY_SK_PREFIX = "E#"
+
+
+def entry_sk(at_ms: int, transfer_id: str) -> str:
+    return f"{ENTRY_SK_PREFIX}{at_ms:013d}#{transfer_id}"
+
+
+def transfer(transfer_id: str) -> tuple[str, str]:
+    return f"XFER#{transfer_id}", "XFER"
+
+
+def weighins_of_phone(phone_key: str) -> str:
+    return f"WEIGHINS#{phone_key}"
+
+
+def weighins_of_day(cid: str, day: str) -> str:
+    return f"WEIGHINS#{cid}#{day}"
+
+
+def daily_cap(cid: str, phone_key: str, day: str) -> tuple[str, str]:
+    return f"CAP#{cid}#{phone_key}#{day}", "CAP"
+
+
+def withdrawal(wid: str) -> tuple[str, str]:
+    return f"WITHDRAWAL#{wid}", "W"
+
+
+def withdrawals_of(rid: str) -> str:
+    return f"WITHDRAWALS#{rid}"
+
+
+OPEN_WITHDRAWAL_SHARDS = 4
+
+
+def open_withdrawals(shard: int) -> str:
+    return f"OPEN_WITHDRAWALS#{shard}"
+
+
+def idempotency(rid: str, key: str) -> tuple[str, str]:
+    return f"IDEM#{rid}#{key}", "IDEM"
+
+
+def pay_notification(notification_id: str) -> tuple[str, str]:
+    return f"WXPAY_NOTIFY#{notification_id}", "N"

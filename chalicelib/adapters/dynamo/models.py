@@ -8,6 +8,17 @@ Key layout (one line per item type; see docs/decisions.md):
   RESIDENT#{rid}            PROFILE           resident
   PHONE#{phone_key}         OWNER             which resident holds a phone (keyed hash)
   WECHAT#TOKEN              {appid}           shared WeChat access token
+  COMMUNITY#{cid}           TERMS             recycling prices and community settings
+  ACCT#{account}            BALANCE           an account's balance and version
+  ACCT#{account}            E#{at_ms}#{xfer}  one entry (leg of a transfer), oldest first
+  XFER#{transfer_id}        XFER              a transfer; its key is the business event's (idempotency)
+  WEIGHINS#{phone_key}      {recv_ms}#{thing}#{event_id}  a credited weigh-in
+                                              gsi1: WEIGHINS#{cid}#{YYYYMMDD} / same sort key
+  CAP#{cid}#{phone}#{day}   CAP               fen credited to a phone in a community on a day (TTL)
+  WITHDRAWAL#{wid}          W                 a withdrawal   gsi1: WITHDRAWALS#{rid} / {created_ms}#{wid}
+                                              gsi2 (while open): OPEN_WITHDRAWALS#{n} / {created_ms}#{wid}
+  IDEM#{rid}#{key}          IDEM              an Idempotency-Key a resident used (TTL)
+  WXPAY_NOTIFY#{id}         N                 a WeChat Pay callback already applied (TTL)
 """
 
 from __future__ import annotations
@@ -33,6 +44,17 @@ class Gsi1(GlobalSecondaryIndex["HubItem"]):  # type: ignore[no-untyped-call]
     gsi1sk = UnicodeAttribute(range_key=True)
 
 
+class Gsi2(GlobalSecondaryIndex["HubItem"]):  # type: ignore[no-untyped-call]
+    """Sparse work queues: only items that still need attention carry ``gsi2pk``."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class HubItem(Model):
     class Meta:
         table_name = "linli-hub"
@@ -42,8 +64,11 @@ class HubItem(Model):
     type = DiscriminatorAttribute()
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
     expires_at = NumberAttribute(null=True)  # epoch seconds; the table's TTL attribute
     by_gsi1 = Gsi1()
+    by_gsi2 = Gsi2()
 
 
 class CommunityItem(HubItem, discriminator="community"):
@@ -99,6 +124,79 @@ class PhoneItem(HubItem, discriminator="phone"):
 class WeChatTokenItem(HubItem, discriminator="wechat_token"):
     token = UnicodeAttribute()
     expires_at_s = NumberAttribute()
+
+
+class TermsItem(HubItem, discriminator="terms"):
+    prices = JSONAttribute(null=True)
+    settings = JSONAttribute(null=True)
+
+
+class BalanceItem(HubItem, discriminator="balance"):
+    account_id = UnicodeAttribute()
+    balance_fen = NumberAttribute(default=0)
+    version = NumberAttribute(default=0)
+
+
+class EntryItem(HubItem, discriminator="entry"):
+    account_id = UnicodeAttribute()
+    transfer_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    at_ms = NumberAttribute()
+    counterparty = UnicodeAttribute()
+    memo = JSONAttribute(null=True)
+
+
+class TransferItem(HubItem, discriminator="transfer"):
+    kind = UnicodeAttribute()
+    debit = UnicodeAttribute()
+    credit = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    at_ms = NumberAttribute()
+    memo = JSONAttribute(null=True)
+
+
+class WeighinItem(HubItem, discriminator="weighin"):
+    community_id = UnicodeAttribute()
+    thing_name = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    category = UnicodeAttribute()
+    weight_g = NumberAttribute()
+    price_fen_per_kg = NumberAttribute()
+    credit_fen = NumberAttribute()
+    ts_ms = NumberAttribute()
+    received_at_ms = NumberAttribute()
+    phone_key = UnicodeAttribute()
+    phone_masked = UnicodeAttribute()
+    resident_id = UnicodeAttribute(null=True)
+    transfer_id = UnicodeAttribute()
+
+
+class CapItem(HubItem, discriminator="cap"):
+    credited_fen = NumberAttribute(default=0)
+
+
+class WithdrawalItem(HubItem, discriminator="withdrawal"):
+    withdrawal_id = UnicodeAttribute()
+    resident_id = UnicodeAttribute()
+    openid = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    status = UnicodeAttribute()
+    out_bill_no = UnicodeAttribute()
+    created_at_ms = NumberAttribute()
+    updated_at_ms = NumberAttribute()
+    package_info = UnicodeAttribute(null=True)
+    transfer_bill_no = UnicodeAttribute(null=True)
+    fail_reason = UnicodeAttribute(null=True)
+
+
+class IdempotencyItem(HubItem, discriminator="idempotency"):
+    request_hash = UnicodeAttribute()
+    resource_id = UnicodeAttribute()
+
+
+class NotificationSeenItem(HubItem, discriminator="pay_notification"):
+    received_at_ms = NumberAttribute()
 
 
 class OutboxItem(Model):
