@@ -39,6 +39,13 @@ class Settings:
     admin_secret_name: str = "linli/admin-token"
     wechat_secret_name: str = "linli/wechat"
     wechat_api_base: str = "https://api.weixin.qq.com/"
+    wechatpay_secret_name: str = "linli/wechatpay"
+    wechatpay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechatpay_notify_url: str = ""
+    #: connect/read timeout of a WeChat Pay call; an expired one is an ambiguous answer, resolved by query
+    wechatpay_timeout_s: int = 10
+    #: the subscribe-message template of "回收到账" (recycling credited)
+    credit_template_id: str = "recycling-credited"
     token_ttl_s: int = 7 * 24 * 3600
     #: how far a device clock may run ahead / behind the hub before a message is rejected
     max_clock_ahead_ms: int = 5 * 60 * 1000
@@ -67,6 +74,11 @@ class Settings:
             admin_secret_name=env.get("LINLI_ADMIN_SECRET_NAME", cls.admin_secret_name),
             wechat_secret_name=env.get("LINLI_WECHAT_SECRET_NAME", cls.wechat_secret_name),
             wechat_api_base=env.get("LINLI_WECHAT_API_BASE", cls.wechat_api_base),
+            wechatpay_secret_name=env.get("LINLI_WECHATPAY_SECRET_NAME", cls.wechatpay_secret_name),
+            wechatpay_api_base=env.get("LINLI_WECHATPAY_API_BASE", cls.wechatpay_api_base),
+            wechatpay_notify_url=env.get("LINLI_WECHATPAY_NOTIFY_URL", cls.wechatpay_notify_url),
+            wechatpay_timeout_s=_int(env, "LINLI_WECHATPAY_TIMEOUT_S", cls.wechatpay_timeout_s),
+            credit_template_id=env.get("LINLI_CREDIT_TEMPLATE_ID", cls.credit_template_id),
             token_ttl_s=_int(env, "LINLI_TOKEN_TTL_S", cls.token_ttl_s),
             secret_cache_s=_int(env, "LINLI_SECRET_CACHE_S", cls.secret_cache_s),
             log_format=env.get("LINLI_LOG_FORMAT", cls.log_format),

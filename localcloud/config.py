@@ -18,6 +18,8 @@ class LocalConfig:
     aws_endpoint_url: str | None = None
     schedule_speedup: float = 1.0
     sqs_retry_after_s: int = 2
+    #: WeChat Pay's callback retry schedule (15 s … 6 h) times this; tests compress it
+    callback_retry_scale: float = 1.0
 
     @classmethod
     def from_env(cls) -> LocalConfig:
@@ -32,4 +34,5 @@ class LocalConfig:
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             schedule_speedup=float(env.get("LINLI_SCHEDULE_SPEEDUP", cls.schedule_speedup)),
             sqs_retry_after_s=int(env.get("LINLI_SQS_RETRY_AFTER_S", cls.sqs_retry_after_s)),
+            callback_retry_scale=float(env.get("LINLI_CALLBACK_RETRY_SCALE", cls.callback_retry_scale)),
         )

@@ -140,6 +140,8 @@ def create_resources(
         account_id=_account_id(clients),
         partition=_partition(session, region),
     )
+    for name, parameter in template.get("Parameters", {}).items():
+        resolver.register(name, parameter.get("Default", ""))  # the local stack deploys with defaults
     overrides = dict(secret_overrides or {})
     creatable = {
         **resources_of_type(template, TABLE),

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib import bootstrap
 from chalicelib.adapters.dynamo import models
@@ -78,3 +81,17 @@ def hub(moto: LocalResources, fake_wechat: FakeWeChat) -> Iterator[Deps]:
         yield deps
     finally:
         bootstrap.override(None)
+
+
+@pytest.fixture
+def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies each request atomically; moto's decorator mode does not (a cancelled transaction
+    restores a snapshot of the whole table), so concurrent requests are serialised here, as in AWS."""
+    lock = threading.Lock()
+    process_request = BotocoreStubber.process_request
+
+    def atomic(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return process_request(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", atomic)

@@ -12,7 +12,8 @@ from chalicelib.api import views
 from chalicelib.api.http import Ctx, route
 from chalicelib.domain.devices import DeviceStatus
 from chalicelib.domain.identity import Role
-from chalicelib.services import communities
+from chalicelib.domain.recycling import china_day
+from chalicelib.services import communities, ledger_audit, recycling
 
 bp = Blueprint(__name__)
 ADMIN = (Role.ADMIN,)
@@ -22,6 +23,17 @@ BASE = "/v1/admin/communities"
 class NewCommunity(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
+
+
+class Prices(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prices: Any  # checked strictly by the domain (whole fen per kg, known categories)
+
+
+class SettingsChange(BaseModel):
+    """Only the keys named change; each is checked by the domain."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class NewDevice(BaseModel):
@@ -74,3 +86,46 @@ def enable_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
 def list_rejects(ctx: Ctx, cid: str) -> dict[str, Any]:
     page = communities.list_rejects(bootstrap.deps(), cid, ctx.limit(), ctx.query("cursor"))
     return views.page(page, views.reject)
+
+
+@route(bp, BASE + "/{cid}/recycling-prices", "PUT", summary="Set recycling prices (fen per kg by category)",
+       auth=ADMIN, body=Prices)
+def set_prices(ctx: Ctx, cid: str) -> dict[str, Any]:
+    prices = recycling.set_prices(bootstrap.deps(), cid, ctx.body(Prices).prices)
+    return {"community_id": cid, "prices": prices}
+
+
+@route(bp, BASE + "/{cid}/recycling-prices", "GET", summary="Recycling prices", auth=ADMIN)
+def get_prices(ctx: Ctx, cid: str) -> dict[str, Any]:
+    return {"community_id": cid, "prices": dict(recycling.get_terms(bootstrap.deps(), cid).prices)}
+
+
+@route(bp, BASE + "/{cid}/settings", "GET", summary="Community settings", auth=ADMIN)
+def get_settings(ctx: Ctx, cid: str) -> dict[str, Any]:
+    return recycling.get_terms(bootstrap.deps(), cid).settings.as_dict()
+
+
+@route(bp, BASE + "/{cid}/settings", "PUT", summary="Change community settings (only the keys named)",
+       auth=ADMIN, body=SettingsChange)
+def put_settings(ctx: Ctx, cid: str) -> dict[str, Any]:
+    changes = ctx.body(SettingsChange).model_extra or {}
+    return recycling.change_settings(bootstrap.deps(), cid, changes).as_dict()
+
+
+@route(bp, BASE + "/{cid}/ledger", "GET", summary="Recycling money totals and a live invariant check", auth=ADMIN)
+def get_ledger(ctx: Ctx, cid: str) -> dict[str, Any]:
+    deps = bootstrap.deps()
+    communities.require_community(deps, cid)
+    book = ledger_audit.community_ledger(deps, cid)
+    return {"community_id": cid, "currency": "CNY", "totals": book.totals, "invariants_ok": book.invariants_ok,
+            "violations": [{"rule": v.rule, "account": v.account, "detail": v.detail} for v in book.violations]}
+
+
+@route(bp, BASE + "/{cid}/recycling/weighins", "GET", summary="A day's weigh-ins in the community (China time)",
+       auth=ADMIN, query=("day", "limit", "cursor"))
+def community_weighins(ctx: Ctx, cid: str) -> dict[str, Any]:
+    deps = bootstrap.deps()
+    communities.require_community(deps, cid)
+    day = ctx.query("day") or china_day(deps.clock.now_ms())
+    page = recycling.weighins_of_day(deps, cid, day, ctx.limit(), ctx.query("cursor"))
+    return views.page(page, views.weighin)

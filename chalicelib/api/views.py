@@ -9,7 +9,10 @@ from typing import Any
 
 from chalicelib.domain.community import Community
 from chalicelib.domain.devices import Device
+from chalicelib.domain.ledger import Entry
+from chalicelib.domain.recycling import WeighinRecord
 from chalicelib.domain.rejects import Reject
+from chalicelib.domain.withdrawals import Withdrawal
 from chalicelib.ports import Page, Resident
 
 
@@ -48,3 +51,23 @@ def resident(r: Resident) -> dict[str, Any]:
 
 def page(p: Page[Any], shape: Any) -> dict[str, Any]:
     return {"items": [shape(item) for item in p.items], "next_cursor": p.next_cursor}
+
+
+def entry(e: Entry) -> dict[str, Any]:
+    memo = dict(e.memo)
+    counterparty = memo.pop("counterparty", None)
+    return {"transfer_id": e.transfer_id, "kind": e.kind.value, "amount_fen": e.amount_fen,
+            "at": iso(e.at_ms), "counterparty": counterparty, "memo": memo}
+
+
+def weighin(w: WeighinRecord) -> dict[str, Any]:
+    return {"community_id": w.community_id, "thing_name": w.thing_name, "event_id": w.event_id,
+            "category": w.category, "weight_g": w.weight_g, "price_fen_per_kg": w.price_fen_per_kg,
+            "credit_fen": w.credit_fen, "ts": iso(w.ts_ms), "received_at": iso(w.received_at_ms),
+            "phone": w.phone_masked, "held_for_phone": w.resident_id is None}
+
+
+def withdrawal(w: Withdrawal) -> dict[str, Any]:
+    return {"withdrawal_id": w.withdrawal_id, "out_bill_no": w.out_bill_no, "amount_fen": w.amount_fen,
+            "status": w.status.value, "package_info": w.package_info, "fail_reason": w.fail_reason,
+            "created_at": iso(w.created_at_ms), "updated_at": iso(w.updated_at_ms)}

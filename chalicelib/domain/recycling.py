@@ -112,7 +112,8 @@ def value_weighin(reading: Weighin, terms: CommunityTerms, credited_today_fen: i
     """
     limit = terms.settings.max_drop_g
     if reading.weight_g > limit:
-        raise Rejected(RejectReason.IMPLAUSIBLE_VALUE, f"weight_g {reading.weight_g} is above the per-drop limit {limit}")
+        raise Rejected(RejectReason.IMPLAUSIBLE_VALUE,
+                       f"weight_g {reading.weight_g} is above the per-drop limit {limit}")
     price = terms.prices.get(reading.category)
     if price is None:
         raise Rejected(RejectReason.NO_PRICE, f"the community has no price for {reading.category}")

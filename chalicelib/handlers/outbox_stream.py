@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from chalicelib import bootstrap
 from chalicelib.observability import logger, tracer
-from chalicelib.services import communities
+from chalicelib.services import communities, notifications
 from chalicelib.services.deps import Deps
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -30,8 +30,14 @@ def _device_registered(deps: Deps, community_id: str, data: Mapping[str, Any]) -
     communities.provision_thing(deps, str(data["thing_name"]), community_id, str(data["type"]))
 
 
+def _recycling_credited(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
+    outcome = notifications.notify_credit(deps, data)
+    logger.info(f"credit notice {outcome}", extra={"resident_id": data.get("resident_id")})
+
+
 ROUTES: dict[str, Callable[[Deps, str, Mapping[str, Any]], None]] = {
     "device.registered": _device_registered,
+    "recycling.credited": _recycling_credited,
 }
 
 

@@ -17,6 +17,7 @@ from chalicelib.domain.identity import (
     verify_token,
 )
 from chalicelib.ports import Resident
+from chalicelib.services import pending_credit
 from chalicelib.services.deps import Deps
 
 
@@ -52,7 +53,9 @@ def bind_phone(deps: Deps, principal: Principal, code: str) -> Resident:
     if not MAINLAND_MOBILE.fullmatch(phone):
         raise BadInput("only mainland mobile numbers can be bound", code="unsupported_phone")
     pepper = deps.secrets.app_secrets().phone_pepper
-    deps.residents.bind_phone(principal.subject, phone_key(pepper, phone), mask_phone(phone))
+    key = phone_key(pepper, phone)
+    deps.residents.bind_phone(principal.subject, key, mask_phone(phone))
+    pending_credit.claim_pending(deps, principal.subject, key)
     return current_resident(deps, principal)
 
 

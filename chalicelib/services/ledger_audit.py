@@ -79,8 +79,9 @@ def reconcile(deps: Deps) -> Reconciliation:
     result.violations = ledger.check_invariants(balances, entries, closed=True)
     now = deps.clock.now_ms()
     for violation in result.violations:
-        account = ledger.Account.parse(violation.account) if violation.account else None
-        community = (account.community_id if account else None) or LEDGER_BUCKET
+        community = LEDGER_BUCKET
+        if violation.account:
+            community = ledger.Account.parse(violation.account).community_id or LEDGER_BUCKET
         deps.rejects.add(Reject(
             community_id=community, thing_name="", kind="ledger", reason=RejectReason.LEDGER_MISMATCH,
             detail=f"{violation.rule}: {violation.account or 'ledger'}: {violation.detail}",

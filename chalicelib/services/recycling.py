@@ -18,7 +18,7 @@ from chalicelib.domain.device_messages import (
     check_sender,
     check_timestamp,
 )
-from chalicelib.domain.errors import CommunityUnknown
+from chalicelib.domain.errors import BadInput, CommunityUnknown
 from chalicelib.domain.identity import mask_phone, phone_key
 from chalicelib.domain.recycling import (
     CommunitySettings,
@@ -29,9 +29,9 @@ from chalicelib.domain.recycling import (
     value_weighin,
 )
 from chalicelib.domain.rejects import Rejected
-from chalicelib.ports import DailyCap, OutboxEvent, WeighinOutcome
-from chalicelib.services.deps import Deps
+from chalicelib.ports import DailyCap, OutboxEvent, Page, WeighinOutcome
 from chalicelib.services.dead_letters import IngestResult, Outcome, reject
+from chalicelib.services.deps import Deps
 
 #: a credit that keeps racing (phone bound meanwhile, cap used up meanwhile) is re-read this often
 MAX_ATTEMPTS = 4
@@ -107,9 +107,15 @@ def set_prices(deps: Deps, community_id: str, raw: object) -> dict[str, int]:
     return prices
 
 
-def get_settings(deps: Deps, community_id: str) -> CommunitySettings:
+def get_terms(deps: Deps, community_id: str) -> CommunityTerms:
     _require(deps, community_id)
-    return deps.communities.terms(community_id).settings
+    return deps.communities.terms(community_id)
+
+
+def weighins_of_day(deps: Deps, community_id: str, day: str, limit: int, cursor: str | None) -> Page[WeighinRecord]:
+    if not (len(day) == 8 and day.isdigit()):
+        raise BadInput("day must be YYYYMMDD", code="invalid_day")
+    return deps.recycling.weighins_of_day(community_id, day, limit, cursor)
 
 
 def change_settings(deps: Deps, community_id: str, changes: object) -> CommunitySettings:

@@ -1,18 +1,15 @@
-"""A resident's wallet: balance, entries, weigh-ins, and credit held for their phone until they bind it."""
+"""A resident's wallet as they see it: balance, entries, weigh-ins."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from chalicelib.domain import ledger
-from chalicelib.domain.errors import InsufficientBalance
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.recycling import WeighinRecord
 from chalicelib.ports import Page
 from chalicelib.services.deps import Deps
 from chalicelib.services.identity import current_resident
-
-MAX_CLAIM_ATTEMPTS = 4
 
 
 @dataclass(frozen=True)
@@ -38,26 +35,3 @@ def weighins_of(deps: Deps, principal: Principal, limit: int, cursor: str | None
     if not resident.phone_key:
         return Page(items=[])
     return deps.recycling.weighins_of_phone(resident.phone_key, limit, cursor)
-
-
-def claim_pending(deps: Deps, resident_id: str, phone_key: str) -> int:
-    """Move everything held for ``phone_key`` into the resident's wallet; the fen moved.
-
-    Runs after the phone is bound. From then on no credit can land in the pending account (a pending
-    credit's transaction requires the phone to be unbound), so the balance read here is final; the
-    claim's business key carries the account's version, so re-running it never moves money twice.
-    """
-    account = ledger.pending(phone_key)
-    for _ in range(MAX_CLAIM_ATTEMPTS):
-        balance, version = deps.ledger.balances([account])[account]
-        if balance <= 0:
-            return 0
-        claim = ledger.Transfer.for_event(
-            ledger.TransferKind.PENDING_CLAIM, f"{phone_key}:v{version}", account, ledger.wallet(resident_id),
-            balance, deps.clock.now_ms(), memo={"resident_id": resident_id})
-        try:
-            if deps.ledger.transfer(claim):
-                return balance
-        except InsufficientBalance:
-            continue
-    return 0

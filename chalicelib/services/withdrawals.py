@@ -13,8 +13,15 @@ import json
 from collections.abc import Mapping
 
 from chalicelib.domain import ledger
-from chalicelib.domain.errors import BadInput, CallbackRejected, Conflict, NotFound, PayoutAmbiguous, PayoutRefused
-from chalicelib.domain.errors import UpstreamUnavailable
+from chalicelib.domain.errors import (
+    BadInput,
+    CallbackRejected,
+    Conflict,
+    NotFound,
+    PayoutAmbiguous,
+    PayoutRefused,
+    UpstreamUnavailable,
+)
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.withdrawals import (
     CONFIRM_WINDOW_MS,
@@ -82,10 +89,11 @@ def create_bill(deps: Deps, withdrawal: Withdrawal) -> Withdrawal:
 
 
 def _resolve_ambiguous(deps: Deps, withdrawal: Withdrawal) -> TransferBill:
-    """Ask WeChat whether the bill exists. Only when it says NOT_FOUND is the create sent again — with
-    the same out_bill_no, which WeChat deduplicates, so it can never become a second bill."""
+    """Ask WeChat what became of the bill. If it ended, that is the answer. If it does not exist, or
+    waits for the resident (a query answer carries no package_info), the create is sent again with the
+    same out_bill_no: WeChat deduplicates by it, so this returns the one bill, never a second."""
     bill = deps.wechatpay.query_transfer_bill(withdrawal.out_bill_no)
-    if bill is not None:
+    if bill is not None and (bill.state in ENDINGS or bill.package_info):
         return bill
     return deps.wechatpay.create_transfer_bill(withdrawal.out_bill_no, withdrawal.openid,
                                                withdrawal.amount_fen, TRANSFER_REMARK)

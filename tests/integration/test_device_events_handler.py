@@ -11,7 +11,6 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from moto.core.botocore_stubber import BotocoreStubber
 
 from app import app
 from chalicelib.adapters.dynamo.models import HubItem, SeenEventItem
@@ -20,8 +19,8 @@ from chalicelib.domain.device_messages import DeviceMessage
 from chalicelib.domain.devices import Device, DeviceStatus, DeviceType, LastEvent
 from chalicelib.domain.rejects import UNKNOWN_COMMUNITY, Reject, RejectReason
 from chalicelib.handlers import device_events as device_events_handler
-from chalicelib.ports import OutboxEvent, RecordOutcome
-from chalicelib.services import communities
+from chalicelib.ports import OutboxEvent, WeighinOutcome
+from chalicelib.services import communities, recycling
 from chalicelib.services.deps import Deps
 from chalicelib.services.device_events import Outcome
 from localcloud.resources import LocalResources
@@ -49,6 +48,7 @@ def now_ms() -> int:
 def cid(hub: Deps) -> str:
     cid = communities.create_community(hub, "Sunny Gardens").community_id
     communities.register_device(hub, cid, BIN, "recycling_bin")
+    recycling.set_prices(hub, cid, {"paper": 80})
     return cid
 
 
@@ -107,6 +107,7 @@ def test_the_sample_queue_event_is_accepted(hub: Deps) -> None:
     sample = events.load("lambda/sqs_device_event")
     hub.communities.add(Community(community_id="c_demo", name="Demo", created_at_ms=now_ms()))
     communities.register_device(hub, "c_demo", "bin-0001", "recycling_bin")
+    recycling.set_prices(hub, "c_demo", {"paper": 80, "plastic": 120, "metal": 200, "bottle": 50, "textile": 30})
 
     assert handle_device_events(sample) == {"batchItemFailures": []}
 
@@ -171,16 +172,16 @@ def test_one_failing_record_is_reported_alone_and_succeeds_when_redelivered(
         hub: Deps, cid: str, monkeypatch: pytest.MonkeyPatch) -> None:
     received_at = now_ms()
     records = [weighin_event(cid, f"w-{n}", received_at=received_at + n)["Records"][0] for n in (1, 2, 3)]
-    real_record = hub.device_events.record
+    real_record = hub.recycling.record_weighin
     failures = {"w-2": 1}
 
-    def flaky_record(message: DeviceMessage, advance_last_seen: bool) -> RecordOutcome:
+    def flaky_record(message: DeviceMessage, *args: Any) -> WeighinOutcome:
         if failures.get(message.event_id, 0) > 0:
             failures[message.event_id] -= 1
             raise RuntimeError("DynamoDB throttled the request")
-        return real_record(message, advance_last_seen)
+        return real_record(message, *args)
 
-    monkeypatch.setattr(hub.device_events, "record", flaky_record)
+    monkeypatch.setattr(hub.recycling, "record_weighin", flaky_record)
 
     response = handle_device_events(events.sqs_event(*records))
 
@@ -201,20 +202,6 @@ def test_a_redelivered_message_is_processed_once(hub: Deps, cid: str) -> None:
     assert rejects_of(hub, cid) == []
 
 
-@pytest.fixture
-def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each request atomically; moto's decorator mode does not (a cancelled transaction
-    restores a snapshot of the whole table), so concurrent requests are serialised here, as in AWS."""
-    lock = threading.Lock()
-    process_request = BotocoreStubber.process_request
-
-    def atomic(self: BotocoreStubber, request: Any) -> Any:
-        with lock:
-            return process_request(self, request)
-
-    monkeypatch.setattr(BotocoreStubber, "process_request", atomic)
-
-
 def test_a_burst_of_the_same_event_from_five_containers_is_recorded_once(
         hub: Deps, cid: str, atomic_moto: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each thread is one Lambda container handling its copy of the message (handle_record is what the
@@ -223,13 +210,13 @@ def test_a_burst_of_the_same_event_from_five_containers_is_recorded_once(
     received_at = now_ms()
     record = weighin_event(cid, "w-1", received_at=received_at)["Records"][0]
     everyone_loaded = threading.Barrier(burst, timeout=10)
-    real_record = hub.device_events.record
+    real_record = hub.recycling.record_weighin
 
-    def record_after_everyone_loaded(message: DeviceMessage, advance_last_seen: bool) -> RecordOutcome:
+    def record_after_everyone_loaded(*args: Any) -> WeighinOutcome:
         everyone_loaded.wait()
-        return real_record(message, advance_last_seen)
+        return real_record(*args)
 
-    monkeypatch.setattr(hub.device_events, "record", record_after_everyone_loaded)
+    monkeypatch.setattr(hub.recycling, "record_weighin", record_after_everyone_loaded)
     outcomes: list[Outcome] = []
     errors: list[BaseException] = []
 

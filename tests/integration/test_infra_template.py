@@ -21,7 +21,8 @@ from localcloud.template import DEFAULT_TEMPLATE_PATH, load_template, references
 
 REGION = "cn-north-1"
 KINDS = ("weighin", "fill", "meter", "access", "soil", "security", "heartbeat")
-CHALICE_FUNCTIONS = ("APIHandler", "HandleDeviceEvents", "FanOutOutbox", "CheckDeviceHealth")
+CHALICE_FUNCTIONS = ("APIHandler", "HandleDeviceEvents", "FanOutOutbox", "CheckDeviceHealth", "SettleWithdrawals",
+                     "ReconcileLedger")
 #: resources `chalice package` generates that the merge template may refer to (checked by cfn-lint after merge)
 CHALICE_GENERATED = ("RestAPI",)
 SQL_SELECT = ("SELECT encode(*, 'base64') AS payload_b64, topic() AS topic, clientid() AS client_id, "
@@ -149,10 +150,11 @@ def test_the_device_policy_confines_a_thing_to_its_own_name() -> None:
 
 def test_every_reference_names_a_resource_of_the_template() -> None:
     # cfn-lint does not check GetAtt targets inside SAM event sources, so this does.
-    known = set(RESOURCES) | set(CHALICE_GENERATED)
+    parameters = set(TEMPLATE.get("Parameters", {}))
+    known = set(RESOURCES) | set(CHALICE_GENERATED) | parameters
     for logical_id, resource in RESOURCES.items():
         assert references(resource) <= known, logical_id
-    assert references(TEMPLATE.get("Globals", {})) <= set(RESOURCES)
+    assert references(TEMPLATE.get("Globals", {})) <= set(RESOURCES) | parameters
     assert references(TEMPLATE.get("Outputs", {})) <= set(RESOURCES)
 
 
@@ -210,7 +212,7 @@ def test_the_functions_environment_names_the_template_resources() -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == "linli"
     secret_names = {lid: r["Properties"]["Name"]
                     for lid, r in resources_of_type(TEMPLATE, "AWS::SecretsManager::Secret").items()}
-    assert {env[f"LINLI_{v}_SECRET_NAME"] for v in ("APP", "PEPPER", "ADMIN", "WECHAT")} == set(
+    assert {env[f"LINLI_{v}_SECRET_NAME"] for v in ("APP", "PEPPER", "ADMIN", "WECHAT", "WECHATPAY")} == set(
         secret_names.values())
     lambda_secrets = next(s for _, s in _iam_statements() if s.get("Sid") == "Secrets")
     assert {ref for r in lambda_secrets["Resource"] for ref in references(r)} == set(secret_names)
@@ -244,10 +246,11 @@ def test_tables_have_keys_index_stream_and_ttl(built: LocalResources) -> None:
     hub = dynamodb.describe_table(TableName="linli-hub")["Table"]
     assert hub["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
                                 {"AttributeName": "sk", "KeyType": "RANGE"}]
-    (gsi,) = hub["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "gsi1"
-    assert [k["AttributeName"] for k in gsi["KeySchema"]] == ["gsi1pk", "gsi1sk"]
-    assert gsi["Projection"]["ProjectionType"] == "ALL"
+    indexes = {gsi["IndexName"]: gsi for gsi in hub["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"gsi1", "gsi2"}
+    for name, gsi in indexes.items():
+        assert [k["AttributeName"] for k in gsi["KeySchema"]] == [f"{name}pk", f"{name}sk"]
+        assert gsi["Projection"]["ProjectionType"] == "ALL"
     assert hub["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert hub["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     outbox = dynamodb.describe_table(TableName="linli-outbox")["Table"]

@@ -31,6 +31,7 @@ from chalicelib.domain.recycling import CommunitySettings, CommunityTerms
 from chalicelib.domain.rejects import Reject
 from chalicelib.ports import AppSecrets, OutboxEvent, Page, RecordOutcome, Resident, WeChatSession
 from chalicelib.services.deps import Deps
+from chalicelib.settings import Settings
 from tests.support.money_fakes import (
     FakeLedger,
     FakeRecyclingBook,
@@ -38,7 +39,6 @@ from tests.support.money_fakes import (
     FakeWithdrawals,
     make_money_fakes,
 )
-from chalicelib.settings import Settings
 
 T = TypeVar("T")
 
@@ -359,7 +359,7 @@ def make_fakes(now_ms: int = NOW_MS, clock_window: ClockWindow = CLOCK_WINDOW,
         "residents": FakeResidents(), "secrets": FakeSecretStore(), "wechat": FakeWeChat(),
         "things": FakeThingRegistry(),
     }
-    money = make_money_fakes(devices, parts["residents"], parts["communities"])
+    money = make_money_fakes(devices, parts["residents"], parts["communities"], parts["device_events"].seen)
     parts.update(ledger=money.ledger, recycling=money.recycling, withdrawals=money.withdrawals,
                  wechatpay=money.wechatpay)
     deps = Deps(**parts, clock_window=clock_window, token_ttl_s=token_ttl_s)

@@ -12,7 +12,7 @@ from chalicelib.domain.devices import Device, DeviceStatus, LastEvent
 from chalicelib.domain.rejects import MAX_PAYLOAD_CHARS, UNKNOWN_COMMUNITY, Rejected, RejectReason
 from chalicelib.handlers.device_messages import parse_message
 from chalicelib.ports import RecordOutcome
-from chalicelib.services import communities, device_events
+from chalicelib.services import communities, device_events, recycling
 from chalicelib.services.deps import Deps
 from chalicelib.services.device_events import IngestResult, Outcome
 from tests.support import events
@@ -27,6 +27,7 @@ def cid(fakes: Fakes) -> str:
     cid = communities.create_community(fakes.deps, "Sunny Gardens").community_id
     communities.register_device(fakes.deps, cid, BIN, "recycling_bin")
     communities.register_device(fakes.deps, cid, METER, "water_meter")
+    recycling.set_prices(fakes.deps, cid, {"paper": 80, "plastic": 120, "metal": 200, "bottle": 50, "textile": 30})
     return cid
 
 
@@ -51,7 +52,7 @@ TS = events.load("devices/weighin")["ts"]
 def test_an_accepted_message_moves_last_seen_and_last_event(fakes: Fakes, cid: str) -> None:
     result = send(fakes.deps, cid, event_id="w-1", received_at=TS + 350)
 
-    assert result == IngestResult(Outcome.ACCEPTED)
+    assert result == IngestResult(Outcome.ACCEPTED, detail="credit_fen=188 held_for_phone")
     bin_ = fakes.devices.items[BIN]
     assert bin_.last_seen_ms == TS + 350
     assert bin_.last_event == LastEvent(kind="weighin", event_id="w-1", ts_ms=TS)
@@ -220,11 +221,14 @@ def test_the_clock_window_is_the_hubs_setting_not_a_constant() -> None:
     cid = communities.create_community(deps, "Strict Gardens").community_id
     communities.register_device(deps, cid, BIN, "recycling_bin")
 
-    assert send(deps, cid, event_id="w-1", received_at=TS + 60_000).outcome is Outcome.ACCEPTED
-    assert send(deps, cid, event_id="w-2", received_at=TS + 60_001).reason == "stale_timestamp"
-    assert send(deps, cid, event_id="w-3", received_at=TS - 1_001).reason == "future_timestamp"
+    def beat(event_id: str, received_at: int) -> IngestResult:
+        return send(deps, cid, "heartbeat", event_id=event_id, ts=TS, received_at=received_at)
+
+    assert beat("h-1", TS + 60_000).outcome is Outcome.ACCEPTED
+    assert beat("h-2", TS + 60_001).reason == "stale_timestamp"
+    assert beat("h-3", TS - 1_001).reason == "future_timestamp"
     assert [r.reason for r in rejects.all()] == [RejectReason.STALE_TIMESTAMP, RejectReason.FUTURE_TIMESTAMP]
-    assert devices.items[BIN].last_event == LastEvent("weighin", "w-1", TS)
+    assert devices.items[BIN].last_event == LastEvent("heartbeat", "h-1", TS)
 
 
 # ------------------------------------------------------------------- rejects before parsing

@@ -103,9 +103,8 @@ class DynamoLedger:
 
     def accounts(self) -> Iterator[Account]:
         """Every account that ever moved (a scan: for the reconciliation job, not for requests)."""
-        for item in HubItem.scan(HubItem.type == "balance"):
-            if isinstance(item, BalanceItem):
-                yield Account.parse(item.account_id)
+        for item in BalanceItem.scan():
+            yield Account.parse(item.account_id)
 
     def transfer_exists(self, transfer_id: str) -> bool:
         pk, sk = keys.transfer(transfer_id)

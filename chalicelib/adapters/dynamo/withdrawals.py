@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib.adapters.dynamo import keys, txn
 from chalicelib.adapters.dynamo.ledger import add_transfer, transfer_failure
@@ -84,14 +85,16 @@ class DynamoWithdrawals:
     def record_bill(self, withdrawal_id: str, bill: TransferBill, now_ms: int) -> Withdrawal | None:
         pk, sk = keys.withdrawal(withdrawal_id)
         item = WithdrawalItem(pk, sk)
+        actions: list[Action] = [WithdrawalItem.status.set(WithdrawalStatus.WAIT_USER_CONFIRM.value),
+                                 WithdrawalItem.updated_at_ms.set(now_ms)]
+        if bill.package_info:
+            actions.append(WithdrawalItem.package_info.set(bill.package_info))
+        if bill.transfer_bill_no:
+            actions.append(WithdrawalItem.transfer_bill_no.set(bill.transfer_bill_no))
         try:
-            item.update(actions=[WithdrawalItem.status.set(WithdrawalStatus.WAIT_USER_CONFIRM.value),
-                                 WithdrawalItem.package_info.set(bill.package_info),
-                                 WithdrawalItem.transfer_bill_no.set(bill.transfer_bill_no),
-                                 WithdrawalItem.updated_at_ms.set(now_ms)],
-                        condition=WithdrawalItem.status.is_in(*OPEN))
-        except Exception as exc:  # noqa: BLE001 - only a failed condition means "already ended"
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            item.update(actions=actions, condition=WithdrawalItem.status.is_in(*OPEN))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
                 return None
             raise
         return to_withdrawal(item)
