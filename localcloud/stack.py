@@ -70,6 +70,10 @@ class Stack:
         self.resources = create_resources(endpoint, cfg.region, ROOT / "infra" / "template.yaml",
                                           secret_overrides=self._secret_overrides())
         os.environ.update(self.resources.environment)
+        os.environ.update({  # after the template's environment: these point at this machine
+            "LINLI_WECHATPAY_API_BASE": self.wechat_base.rstrip("/"),
+            "LINLI_WECHATPAY_NOTIFY_URL": f"http://{cfg.host}:{cfg.api_port}/callbacks/wechatpay",
+        })
         self.app = importlib.import_module("app").app
         self._start_functions()
         self._start_gateway()
@@ -103,9 +107,16 @@ class Stack:
     def _start_sandbox(self) -> None:
         from localcloud.sandbox.server import SandboxServer
         from localcloud.sandbox.wechat import WeChatSandbox
+        from localcloud.sandbox.wechatpay import WeChatPaySandbox, generate_wechatpay_credentials
 
         self.wechat = WeChatSandbox()
-        server = SandboxServer(port=self.config.sandbox_port, host=self.config.host, modules=[self.wechat])
+        # fresh merchant / platform keys each start: the sandbox gets its half, the hub the secret
+        wechatpay_credentials = generate_wechatpay_credentials(appid=self.wechat.appid)
+        self.wechatpay_secret = wechatpay_credentials.secret
+        self.wechatpay = WeChatPaySandbox(**wechatpay_credentials.sandbox,
+                                          retry_scale=self.config.callback_retry_scale)
+        server = SandboxServer(port=self.config.sandbox_port, host=self.config.host,
+                               modules=[self.wechat, self.wechatpay])
         server.start()
         self._stoppers.append(("sandbox", server.stop))
         self.wechat_base = server.base_url
@@ -133,6 +144,7 @@ class Stack:
         return {
             "linli/admin-token": self.config.admin_token,
             "linli/wechat": json.dumps({"appid": self.wechat.appid, "secret": self.wechat.secret}),
+            "linli/wechatpay": json.dumps(self.wechatpay_secret),
         }
 
     def _clients(self) -> tuple[Any, Any]:

@@ -1,8 +1,10 @@
-"""Sandboxes for the outside systems the hub talks to (WeChat now; WeChat Pay and Stripe later).
+"""Sandboxes for the outside systems the hub talks to (WeChat, WeChat Pay; Stripe later).
 
 ``SandboxServer`` is the HTTP plumbing; each outside system is a module that registers its routes::
 
-    server = SandboxServer(port=8010, modules=[WeChatSandbox(appid, secret)])
+    credentials = generate_wechatpay_credentials(appid)   # .secret is what the hub gets
+    server = SandboxServer(port=8010, modules=[WeChatSandbox(appid, secret),
+                                               WeChatPaySandbox(**credentials.sandbox)])
     server.start()          # listening on 127.0.0.1:<server.port>
     ...
     server.stop()
@@ -12,6 +14,7 @@ from localcloud.sandbox.faults import Fault, Faults
 from localcloud.sandbox.routing import HttpError, Request, Response, Router, json_response
 from localcloud.sandbox.server import SandboxModule, SandboxServer
 from localcloud.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET, WeChatSandbox
+from localcloud.sandbox.wechatpay import WeChatPayCredentials, WeChatPaySandbox, generate_wechatpay_credentials
 
 __all__ = [
     "DEFAULT_APPID",
@@ -24,6 +27,9 @@ __all__ = [
     "Router",
     "SandboxModule",
     "SandboxServer",
+    "WeChatPayCredentials",
+    "WeChatPaySandbox",
     "WeChatSandbox",
+    "generate_wechatpay_credentials",
     "json_response",
 ]

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import heapq
 import http.client
 import json
@@ -63,7 +62,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple, TypedDict
@@ -140,7 +138,7 @@ def generate_wechatpay_credentials(appid: str = DEFAULT_APPID, mchid: str | None
     merchant, platform = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
     mchid = mchid or "19" + "".join(secrets.choice(string.digits) for _ in range(8))
     merchant_serial = secrets.token_hex(20).upper()
-    public_key_id = "PUB_KEY_ID_01" + mchid + "".join(secrets.choice(string.digits) for _ in range(14))
+    public_key_id = "PUB_KEY_ID_01" + mchid + "".join(secrets.choice(string.digits) for _ in range(16))
     apiv3_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
     sandbox = SandboxCredentials(
         mchid=mchid, appid=appid, merchant_public_key=_public_pem(merchant), merchant_serial=merchant_serial,
@@ -202,6 +200,15 @@ def _nonce(length: int = 32) -> str:
     return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(length))
 
 
+def _callable_url(url: str) -> bool:
+    """http(s), a host, no query: WeChat's rule for notify_url (http allowed here, for one machine)."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+    except ValueError:
+        return False
+
+
 class _PayError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -215,10 +222,13 @@ class _Bill:
     fingerprint: str
     request: dict[str, Any]
     package_info: str
+    create_time: str
     state: str = "WAIT_USER_CONFIRM"
     fail_reason: str | None = None
-    create_time: str = field(default_factory=_cst_now)
-    update_time: str = field(default_factory=_cst_now)
+    update_time: str = ""
+
+    def __post_init__(self) -> None:
+        self.update_time = self.update_time or self.create_time
 
     def created(self) -> dict[str, Any]:
         view = {"out_bill_no": self.out_bill_no, "transfer_bill_no": self.transfer_bill_no,
@@ -458,7 +468,7 @@ class WeChatPaySandbox:
                 self._seq += 1
                 transfer_bill_no = f"1330{datetime.now(CST):%Y%m%d}{self._seq:010d}{secrets.randbelow(10**18):018d}"
                 package_info = base64.b64encode(secrets.token_bytes(48)).decode()
-                bill = _Bill(out_bill_no, transfer_bill_no, fingerprint, body, package_info)
+                bill = _Bill(out_bill_no, transfer_bill_no, fingerprint, body, package_info, _cst_now())
                 self._bills[out_bill_no] = bill
                 self._by_transfer_no[transfer_bill_no] = out_bill_no
             elif bill.fingerprint != fingerprint:
@@ -504,9 +514,7 @@ class WeChatPaySandbox:
         if perception is not None and scene in SCENE_PERCEPTIONS and perception not in SCENE_PERCEPTIONS[scene]:
             raise _PayError(400, "PARAM_ERROR", f"user_recv_perception 不在场景 {scene} 的可选范围内")
         self._check_report_infos(scene, body.get("transfer_scene_report_infos"))
-        url = body.get("notify_url")
-        if url is not None and (urlsplit(url).scheme not in ("http", "https") or urlsplit(url).query
-                                or not urlsplit(url).hostname):
+        if body.get("notify_url") is not None and not _callable_url(body["notify_url"]):
             raise _PayError(400, "PARAM_ERROR", "notify_url 必须是 http(s) 地址，且不能携带参数")
         return body
 
@@ -529,9 +537,10 @@ class WeChatPaySandbox:
             out_bill_no = request.path_params.get("out_bill_no") or self._by_transfer_no.get(
                 request.path_params.get("transfer_bill_no", ""), "")
             bill = self._bills.get(out_bill_no)
-            if bill is None:
-                raise _PayError(404, "NOT_FOUND", "记录不存在")
-            return self._signed(bill.queried(self.mchid))
+            answer = None if bill is None else bill.queried(self.mchid)
+        if answer is None:
+            raise _PayError(404, "NOT_FOUND", "记录不存在")
+        return self._signed(answer)
 
     def _cancel(self, request: Request) -> Response:
         if (faulted := self._fault("wechatpay.cancel")) is not None:
@@ -607,10 +616,12 @@ class WeChatPaySandbox:
         """Deliver callbacks as they fall due; ends when none are left or the server stops."""
         assert self._server is not None
         stopping = self._server.faults.stopping
-        while not stopping.is_set():
+        while True:
             with self._lock:
-                if not self._due:
-                    break
+                if stopping.is_set() or not self._due:
+                    if self._worker is threading.current_thread():
+                        self._worker = None  # under the lock: _notify then starts a new worker
+                    return
                 due, seq = self._due[0]
                 if due > time.monotonic():
                     self._lock.wait(min(due - time.monotonic(), 0.1))
@@ -619,9 +630,6 @@ class WeChatPaySandbox:
                 delivery = self._deliveries.get(seq)
             if delivery is not None:
                 self._attempt(delivery)
-        with self._lock:
-            if self._worker is threading.current_thread():
-                self._worker = None
 
     def _attempt(self, delivery: _Delivery) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0",
@@ -677,7 +685,3 @@ class WeChatPaySandbox:
         self.reset()
         return json_response({"status": "ok"})
 
-
-def body_digest(body: bytes) -> str:
-    """A short stable digest of a callback body, for logs and tests comparing deliveries."""
-    return hashlib.sha256(body).hexdigest()[:16]
