@@ -232,3 +232,19 @@ def test_bad_prices_are_a_400(api: Api, cid: str, body: dict[str, Any]) -> None:
 def test_bad_settings_are_a_400(api: Api, cid: str, body: dict[str, Any]) -> None:
     status, answer, _ = api.admin("PUT", f"/v1/admin/communities/{cid}/settings", body)
     assert status == 400, answer
+
+
+def test_a_failed_credit_notice_is_retried_by_the_stream_and_never_credits_again(api: Api, cid: str,
+                                                                                 hub: Deps) -> None:
+    token = resident_token(api, "o-alice")
+    deliver(weighin(cid, "w-1"))
+    data = {"resident_id": _principal(hub, "o-alice").subject, "credit_fen": 188, "category": "paper",
+            "weight_g": 2350, "thing_name": BIN, "at_ms": now_ms()}
+    insert = events.outbox_insert("recycling.credited", cid, f"{BIN}:w-1", data)
+    hub.wechat.down = True  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="failed processing"):
+        app.handler_map["fan_out_outbox"](insert, None)  # the stream retries the record
+    hub.wechat.down = False  # type: ignore[attr-defined]
+    assert app.handler_map["fan_out_outbox"](insert, None) == {"batchItemFailures": []}
+    assert len(hub.wechat.messages) == 1  # type: ignore[attr-defined]
+    assert wallet(api, token)["balance_fen"] == 188

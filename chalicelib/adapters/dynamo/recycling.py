@@ -67,6 +67,8 @@ class DynamoRecyclingBook:
 
     def record_weighin(self, message: DeviceMessage, advance_last_seen: bool, record: WeighinRecord,
                        transfer: Transfer | None, cap: DailyCap, event: OutboxEvent | None) -> WeighinOutcome:
+        if record.credit_fen > cap.cap_fen:  # the counter's condition cannot see a first credit of the day
+            return WeighinOutcome.CAP_REACHED
         seen = seen_item(message, self._dedupe_ttl_s)
         cap_pk, cap_sk = keys.daily_cap(cap.community_id, cap.phone_key, cap.day)
         phone_pk, phone_sk = keys.phone(record.phone_key)

@@ -134,10 +134,11 @@ class DynamoWithdrawals:
         return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))
 
     def list_open(self, created_before_ms: int, limit: int) -> list[Withdrawal]:
+        """The oldest open withdrawals across every shard (each shard read oldest first, then merged)."""
         found: list[Withdrawal] = []
         for shard in range(keys.OPEN_WITHDRAWAL_SHARDS):
             for item in HubItem.by_gsi2.query(keys.open_withdrawals(shard),
                                               HubItem.gsi2sk < f"{created_before_ms:013d}", limit=limit):
-                if isinstance(item, WithdrawalItem) and len(found) < limit:
+                if isinstance(item, WithdrawalItem):
                     found.append(to_withdrawal(item))
-        return found
+        return sorted(found, key=lambda w: (w.created_at_ms, w.withdrawal_id))[:limit]
