@@ -1,21 +1,61 @@
-"""Run every benchmark; print a table, then one JSON object as the last line."""
+"""Run every benchmark; print a table, then one JSON object as the last line.
+
+``python -m bench`` (``make bench``): DynamoDB requests per message on a warm container, the cold import
+of the device-events handler, heartbeats end to end, and weigh-ins end to end with the moto ceiling and
+the growth run (see each module). Progress goes to stderr; stdout is the table and the JSON line.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+import time
+from collections.abc import Callable
 
-from bench import cold_import, mqtt_throughput, requests_per_event
+from bench import cold_import, mqtt_throughput, recycling_e2e, requests_per_event
+
+#: the issue's targets: key → (comparison, bound)
+TARGETS: dict[str, tuple[str, float]] = {
+    "ddb_writes_per_weighin": ("==", 1),
+    "ddb_reads_per_weighin": ("<=", 1),
+    "ddb_requests_per_duplicate": ("<=", 1),
+    "ddb_writes_per_duplicate": ("==", 0),
+    "cold_import_ratio": ("<=", 1.5),
+    "growth_ratio": (">=", 0.8),
+}
+
+
+def _verdict(key: str, value: float) -> str:
+    if key not in TARGETS:
+        return ""
+    op, bound = TARGETS[key]
+    ok = {"==": value == bound, "<=": value <= bound, ">=": value >= bound}[op]
+    return f"target {op} {bound:g}: {'ok' if ok else 'MISSED'}"
 
 
 def main() -> None:
     results: dict[str, float] = {}
-    results.update(requests_per_event.measure())
-    results.update(cold_import.measure())
-    results.update(mqtt_throughput.measure())
+    started = time.perf_counter()
+    parts: list[tuple[str, Callable[[], dict[str, float]]]] = [
+        ("DynamoDB requests per message", requests_per_event.measure),
+        ("cold import", cold_import.measure),
+        ("heartbeats end to end", mqtt_throughput.measure),
+        ("weigh-ins end to end", recycling_e2e.measure),
+    ]
+    for label, measure in parts:
+        part_started = time.perf_counter()
+        print(f"[bench] {label} ...", file=sys.stderr, flush=True)
+        with contextlib.redirect_stdout(sys.stderr):
+            results.update(measure())
+        print(f"[bench] {label}: {time.perf_counter() - part_started:.0f} s", file=sys.stderr, flush=True)
+    results["bench_seconds"] = round(time.perf_counter() - started)
     width = max(len(k) for k in results)
-    print(f"{'metric':<{width}}  value")
+    print(f"{'metric':<{width}}  {'value':>10}")
     for key, value in results.items():
-        print(f"{key:<{width}}  {value}")
+        print(f"{key:<{width}}  {value:>10}  {_verdict(key, value)}".rstrip())
+    for kind, operations in requests_per_event.OPERATIONS.items():
+        print(f"  per {kind}: " + ", ".join(f"{op} {n:g}" for op, n in operations.items()))
     print(json.dumps(results))
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only an annotation here: importing this module must not import pydantic
+    from pydantic import ValidationError
 
 
 def validation_message(exc: ValidationError, max_errors: int = 5) -> str:

@@ -55,9 +55,14 @@ class Poller(ABC):
 
     ``poll()`` returns how much it did; when it did nothing the loop idles ``idle_s`` before the next
     call. An exception is logged and the loop backs off a second — a broken poll never kills the part.
+
+    The default idle is Lambda's own polling rate for a DynamoDB stream shard (four times a second). It
+    matters more than it looks: everything in the local hub shares one interpreter, and a poller that
+    asks the embedded AWS twenty times a second for an empty page (two requests each) takes a sixth of
+    the hub's CPU away from the work it is waiting for, and hands its function one record per batch.
     """
 
-    idle_s = 0.05
+    idle_s = 0.25
 
     def __init__(self, name: str) -> None:
         self._stop = threading.Event()

@@ -37,6 +37,41 @@ Unchanged limits: moto takes no lock, so a write that another request thread mak
 transaction touched is undone with it (moto would undo every write to the whole table); records already
 handed to a moto-Lambda event source mapping during a cancelled transaction cannot be recalled.
 
+Query: per partition, not per table
+-----------------------------------
+moto's ``Table.query`` on the base table (no index) finds the partition by walking ``Table.all_items()``
+— which lists *every* item of the table and sorts them — and keeping those with the queried hash key, so
+one query of a 50-item partition costs O(table · log table): seconds once a local hub holds a few
+hundred thousand items (a wallet's entries, a resident's weigh-ins, the admin ledger). :func:`install`
+wraps it so that, for a base-table query, ``all_items()`` yields only the queried partition; the rest is
+moto's own code (sort by range key, paging, filters, projections), so the results are the same. Queries
+on secondary indexes are unchanged (moto keeps no index structures; they stay O(table)).
+
+SQS: per message, not per queue length
+---------------------------------------
+moto's SQS (5.2.x) makes every message cost O(messages in the queue), several times over: each
+``SendMessage`` builds the queue's full attribute map (``Queue.attributes``) just to read
+``ContentBasedDeduplication``, and each message a ``ReceiveMessage`` returns checks its retention period
+through ``get_queue_attributes``, which builds that map three times. Building the map counts the
+visible, in-flight and delayed messages, asking the clock once per message each time. With a backlog of
+a couple of thousand device events, one receive of ten took over 100 ms of CPU and one send ~10 ms —
+the embedded AWS slowed down exactly when the hub had the most to do. :func:`install` also:
+
+* reads the retention period from the queue itself in ``is_message_valid_based_on_retention_period``
+  (the same value the attribute map holds: ``Queue.message_retention_period``, an int);
+* counts visible / in-flight / delayed messages (``Queue.messages`` and the three
+  ``approximate_number_of_messages*`` properties) against one clock reading per call instead of one per
+  message — the same comparisons (``now > visible_at``, ``now < delayed_until``) against the same clock
+  (``moto.core.utils.unix_time_millis``).
+
+Per request: no directory listing, no class introspection
+--------------------------------------------------------
+moto's server finds the backend for each request by checking the host against
+``moto.backends.list_of_moto_modules()`` — a fresh ``os.listdir`` of moto's package plus a ``stat`` per
+entry — and each response class looks up its own method names with ``inspect.getmembers`` on every
+request (``moto.core.responses.method_names_from_class``). Neither answer can change while the process
+runs; :func:`install` computes each once (about 1 ms of every request: a quarter of a ``GetItem``).
+
 It is used only by ``localcloud`` (the embedded moto server) and by tests, in this process, against
 moto's in-memory backend. It has no effect on, and is never imported by, anything deployed.
 """
@@ -45,6 +80,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import inspect
 import logging
@@ -52,6 +88,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from moto import backends as moto_backends
+from moto.core import responses as moto_responses
+from moto.core.utils import unix_time, unix_time_millis
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
@@ -65,6 +104,7 @@ from moto.dynamodb.exceptions import (
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamRecord, Table
+from moto.sqs import models as sqs_models
 
 log = logging.getLogger("localcloud.moto_patches")
 
@@ -74,6 +114,10 @@ MIRRORED_SOURCE_SHA256 = "81db2cb7d94e39c90b3a2077e1f4bb41a449c558ef9b1b1e2910fd
 
 _lock = threading.Lock()
 _original: Any = None
+#: (owner class, attribute name) → moto's own attribute, while the query and SQS patches are installed
+_class_originals: dict[tuple[type, str], Any] = {}
+#: (module, function name) → moto's own function, while the per-request patches are installed
+_module_originals: dict[tuple[Any, str], Any] = {}
 
 
 # ----------------------------------------------------------------------------------------- the journal
@@ -281,6 +325,99 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+# ---------------------------------------------------------------------------------------------- query
+_MOTO_TABLE_QUERY: Any = Table.__dict__["query"]
+
+
+class _OnePartition:
+    """A table as ``Table.query`` sees it when it reads one partition of the base table: everything is
+    the table's own, except that ``all_items()`` lists only the items under ``hash_key``."""
+
+    def __init__(self, table: Table, hash_key: DynamoType) -> None:
+        self._table = table
+        self._hash_key = hash_key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def all_items(self) -> list[Item]:
+        bucket = self._table.items.get(self._hash_key)
+        if bucket is None:
+            return []
+        if self._table.range_key_attr:  # {range: Item}
+            return sorted(bucket.values(), key=lambda item: item.range_key)
+        return [bucket]  # type: ignore[list-item]  # hash-only tables map hash → Item
+
+
+def _query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+    index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+    if index_name or hash_key is None:
+        return _MOTO_TABLE_QUERY(self, hash_key, *args, **kwargs)
+    return _MOTO_TABLE_QUERY(_OnePartition(self, hash_key), hash_key, *args, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------------ SQS
+def _visible_messages(queue: sqs_models.Queue) -> list[sqs_models.Message]:
+    """``Queue.messages``: the messages that are visible and not delayed, against one clock reading."""
+    now = unix_time_millis()
+    return [m for m in queue._messages if now > m.visible_at and not now < m.delayed_until]
+
+
+def _count_delayed(queue: sqs_models.Queue) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if now < m.delayed_until)
+
+
+def _count_not_visible(queue: sqs_models.Queue) -> int:
+    now = unix_time_millis()
+    return sum(1 for m in queue._messages if not now > m.visible_at)
+
+
+def _count_visible(queue: sqs_models.Queue) -> int:
+    return len(_visible_messages(queue))
+
+
+def _valid_for_retention(self: sqs_models.SQSBackend, queue_name: str, message: sqs_models.Message) -> bool:
+    """moto's ``is_message_valid_based_on_retention_period`` without building the attribute map three times."""
+    retention_period = self.get_queue(queue_name).message_retention_period  # type: ignore[attr-defined]
+    retain_until = retention_period + message.sent_timestamp / 1000  # type: ignore[operator]
+    return bool(retain_until > unix_time())
+
+
+def _class_replacements() -> dict[tuple[type, str], Any]:
+    return {
+        (Table, "query"): _query,
+        (sqs_models.Queue, "messages"): property(_visible_messages),
+        (sqs_models.Queue, "approximate_number_of_messages"): property(_count_visible),
+        (sqs_models.Queue, "approximate_number_of_messages_delayed"): property(_count_delayed),
+        (sqs_models.Queue, "approximate_number_of_messages_not_visible"): property(_count_not_visible),
+        (sqs_models.SQSBackend, "is_message_valid_based_on_retention_period"): _valid_for_retention,
+    }
+
+
+# ------------------------------------------------------------------------------------ per request
+_MOTO_MODULES: tuple[str, ...] | None = None
+
+
+def _moto_modules() -> tuple[str, ...]:
+    """``moto.backends.list_of_moto_modules()``, listed once."""
+    global _MOTO_MODULES
+    if _MOTO_MODULES is None:
+        _MOTO_MODULES = tuple(_module_originals[(moto_backends, "list_of_moto_modules")]())
+    return _MOTO_MODULES
+
+
+@functools.cache
+def _method_names(clazz: type) -> tuple[str, ...]:
+    """``moto.core.responses.method_names_from_class``, once per class (its methods do not change)."""
+    return tuple(_module_originals[(moto_responses, "method_names_from_class")](clazz))
+
+
+def _module_replacements() -> dict[tuple[Any, str], Any]:
+    return {(moto_backends, "list_of_moto_modules"): _moto_modules,
+            (moto_responses, "method_names_from_class"): _method_names}
+
+
 # ------------------------------------------------------------------------------------------- install
 def _source_sha256(func: Any) -> str | None:
     try:
@@ -290,10 +427,19 @@ def _source_sha256(func: Any) -> str | None:
 
 
 def install() -> None:
-    """Replace moto's ``DynamoDBBackend.transact_write_items`` (class-wide, so every backend in this
-    process: ``mock_aws`` and ``ThreadedMotoServer`` alike). Calling it again does nothing."""
+    """Replace moto's ``DynamoDBBackend.transact_write_items``, ``Table.query``, the SQS helpers and the
+    per-request lookups described above (class- and module-wide, so every backend in this process:
+    ``mock_aws`` and ``ThreadedMotoServer`` alike). Calling it again does nothing."""
     global _original
     with _lock:
+        if not _class_originals:
+            for (owner, name), replacement in _class_replacements().items():
+                _class_originals[(owner, name)] = owner.__dict__[name]
+                setattr(owner, name, replacement)
+        if not _module_originals:
+            for (module, name), replacement in _module_replacements().items():
+                _module_originals[(module, name)] = getattr(module, name)
+                setattr(module, name, replacement)
         current = DynamoDBBackend.__dict__["transact_write_items"]
         if current is transact_write_items:
             return
@@ -306,12 +452,18 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Put moto's own ``transact_write_items`` back (tests compare against it)."""
+    """Put moto's own methods back (tests compare against them)."""
     global _original
     with _lock:
         if _original is not None:
             DynamoDBBackend.transact_write_items = _original  # type: ignore[method-assign]
             _original = None
+        for (owner, name), original in _class_originals.items():
+            setattr(owner, name, original)
+        _class_originals.clear()
+        for (module, name), original in _module_originals.items():
+            setattr(module, name, original)
+        _module_originals.clear()
 
 
 def installed() -> bool:

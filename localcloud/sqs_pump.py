@@ -43,6 +43,9 @@ def to_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> di
 
 
 class SqsPump(Poller):
+    #: ``poll()`` long-polls (up to a second), as the event source mapping does: no idle between polls
+    idle_s = 0.0
+
     def __init__(self, sqs: Any, queue_url: str, queue_arn: str, region: str, invoke: FunctionInvoker,
                  batch_size: int = 10, retry_after_s: int = 2) -> None:
         self._sqs = sqs

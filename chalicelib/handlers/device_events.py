@@ -3,16 +3,18 @@
 A rejected message is a *successful* record (its reject is written); only unexpected failures —
 DynamoDB throttling, a bug — are reported as batch item failures, so SQS redelivers them and, after
 maxReceiveCount, moves them to the DLQ.
+
+Cold start: powertools' batch utility (it brings asyncio and every event data class) is imported when
+the first batch arrives, not with this module, and each invocation gets its own ``BatchProcessor`` (it
+keeps the batch's records and results on itself, so one shared processor must never see two batches at
+once).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import bootstrap
 from chalicelib.domain.device_messages import RawDeviceMessage
@@ -22,7 +24,9 @@ from chalicelib.observability import logger, metrics, tracer
 from chalicelib.services import device_events
 from chalicelib.services.device_events import IngestResult
 
-processor = BatchProcessor(event_type=EventType.SQS)
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 def handle_record(record: SQSRecord) -> IngestResult:
@@ -50,9 +54,12 @@ def handle_record(record: SQSRecord) -> IngestResult:
 @tracer.capture_method
 def handle_device_events(event: Any) -> PartialItemFailureResponse:
     """Chalice passes an SQSEvent; powertools wants the raw Lambda event."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
     raw_event = event.to_dict() if hasattr(event, "to_dict") else event
     try:
-        return process_partial_response(event=raw_event, record_handler=handle_record, processor=processor,
+        return process_partial_response(event=raw_event, record_handler=handle_record,
+                                        processor=BatchProcessor(event_type=EventType.SQS),
                                         context=getattr(event, "context", None))
     finally:
         metrics.flush_metrics()

@@ -373,3 +373,171 @@ def test_transaction_rate_does_not_depend_on_table_size() -> None:
         large = _rate(5_000)
     print(f"\ntransact_write_items: {small:.0f} txn/s at 50 items, {large:.0f} txn/s at 5,000 items")
     assert small / large < 2, f"{small:.0f} txn/s at 50 items but {large:.0f} txn/s at 5,000"
+
+
+# ----------------------------------------------------------------------------------- base-table query
+QUERIES: dict[str, dict[str, Any]] = {
+    "partition": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": _s("q2")}},
+    "newest first": {"KeyConditionExpression": "pk = :p", "ScanIndexForward": False,
+                     "ExpressionAttributeValues": {":p": _s("q2")}},
+    "range condition": {"KeyConditionExpression": "pk = :p AND begins_with(sk, :e)",
+                        "ExpressionAttributeValues": {":p": _s("q2"), ":e": _s("E#1")}},
+    "between, filter, projection": {
+        "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b", "FilterExpression": "n > :two",
+        "ProjectionExpression": "pk, sk, n",
+        "ExpressionAttributeValues": {":p": _s("q2"), ":a": _s("E#03"), ":b": _s("E#17"), ":two": _n(2)}},
+    "absent partition": {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": _s("nope")}},
+}
+
+
+def _query_results(patched: bool) -> dict[str, Any]:
+    """Each query of QUERIES, paged three items at a time, plus a hash-only table and an index query."""
+    with _patch_state(patched), mock_aws():
+        aws = Aws()
+        aws.create_tables()
+        for i in range(20):  # three interleaved partitions, inserted out of order
+            for pk in ("q3", "q1", "q2"):
+                aws.ddb.put_item(TableName=MAIN, Item={**_main_key(pk, f"E#{(i * 7) % 20:02d}"),
+                                                       "status": _s(STATUSES[i % 3]), "n": _n(i % 5)})
+        aws.ddb.put_item(TableName=OTHER, Item={"id": _s("o1"), "n": _n(1)})
+        aws.ddb.put_item(TableName=OTHER, Item={"id": _s("o2"), "n": _n(2)})
+        results: dict[str, Any] = {}
+        for name, query in QUERIES.items():
+            pages, kwargs = [], {"TableName": MAIN, "Limit": 3, **query}
+            while True:
+                page = aws.ddb.query(**kwargs)
+                pages.append({k: page.get(k) for k in ("Items", "Count", "ScannedCount", "LastEvaluatedKey")})
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            results[name] = pages
+        results["hash-only"] = aws.ddb.query(TableName=OTHER, KeyConditionExpression="id = :i",
+                                             ExpressionAttributeValues={":i": _s("o2")})["Items"]
+        results["index"] = aws.gsi("open")
+        return results
+
+
+def test_base_table_queries_are_the_same_as_moto() -> None:
+    patched, unpatched = _query_results(True), _query_results(False)
+
+    assert patched == unpatched
+    assert [item["sk"]["S"] for page in patched["partition"] for item in page["Items"]] == [
+        f"E#{i:02d}" for i in range(20)]
+    assert len(patched["partition"]) == 7  # paged: 20 items, 3 a page
+    assert patched["absent partition"] == [{"Items": [], "Count": 0, "ScannedCount": 0, "LastEvaluatedKey": None}]
+
+
+def _query_rate(preloaded: int, queries: int = 100) -> float:
+    """Queries per second of a 10-item partition in a table that also holds ``preloaded`` other items."""
+    with mock_aws():
+        aws = Aws()
+        aws.create_tables()
+        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
+        for i in range(preloaded):
+            backend.put_item(MAIN, {**_main_key(f"d{i:05d}", "s"), "status": _s(STATUSES[i % 3]),
+                                    "body": _s("x" * 200)})
+        for i in range(10):
+            backend.put_item(MAIN, {**_main_key("mine", f"{i:02d}"), "status": _s("open")})
+        for _ in range(10):  # warm up
+            aws.ddb.query(TableName=MAIN, KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": _s("mine")})
+        started = time.perf_counter()
+        for _ in range(queries):
+            page = aws.ddb.query(TableName=MAIN, KeyConditionExpression="pk = :p",
+                                 ExpressionAttributeValues={":p": _s("mine")})
+            assert page["Count"] == 10
+        return queries / (time.perf_counter() - started)
+
+
+def test_query_rate_does_not_depend_on_table_size() -> None:
+    with _patch_state(True):
+        small = _query_rate(50)
+        large = _query_rate(5_000)
+    print(f"\nquery: {small:.0f}/s at 50 items, {large:.0f}/s at 5,000 items")
+    assert small / large < 2, f"{small:.0f} queries/s at 50 items but {large:.0f}/s at 5,000"
+
+
+# ------------------------------------------------------------------------------------------------- SQS
+def _sqs_story(patched: bool) -> dict[str, Any]:
+    """Sends (some delayed), receives, a retention-expired message, attributes after each step."""
+    from moto.sqs.models import sqs_backends
+
+    with _patch_state(patched), mock_aws():
+        sqs: Any = boto3.client("sqs", region_name=REGION)
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        url = sqs.create_queue(QueueName="q", Attributes={
+            "VisibilityTimeout": "60", "MessageRetentionPeriod": "120",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+        counts = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                  "ApproximateNumberOfMessagesDelayed", "MessageRetentionPeriod")
+
+        def attributes() -> dict[str, str]:
+            got = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+            return {name: got[name] for name in counts}
+
+        story: dict[str, Any] = {}
+        for i in range(6):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{i}", DelaySeconds=600 if i == 5 else 0)
+        story["sent"] = attributes()
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues["q"]
+        expired: Any = queue._messages[0]
+        expired.sent_timestamp -= 200_000  # m0 is past its retention period
+        first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        story["first"] = [m["Body"] for m in first.get("Messages", [])]
+        story["after first"] = attributes()
+        second = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        story["second"] = [m["Body"] for m in second.get("Messages", [])]
+        story["after second"] = attributes()
+        return story
+
+
+def test_sqs_behaves_as_moto() -> None:
+    patched, unpatched = _sqs_story(True), _sqs_story(False)
+
+    assert patched == unpatched
+    assert patched["sent"]["ApproximateNumberOfMessages"] == "5"
+    assert patched["sent"]["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def _sqs_rate(backlog: int, rounds: int = 30) -> float:
+    """Rounds per second of (send one, receive up to ten) on a queue holding ``backlog`` messages."""
+    from moto.sqs.models import sqs_backends
+
+    with mock_aws():
+        sqs: Any = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "600"})["QueueUrl"]
+        backend = sqs_backends[DEFAULT_ACCOUNT_ID][REGION]
+        for i in range(backlog):
+            backend.send_message("q", f"b{i}")
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])  # warm up the client
+        started = time.perf_counter()
+        for i in range(rounds):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+            assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                           MessageAttributeNames=["All"])["Messages"]) == 10
+        return rounds / (time.perf_counter() - started)
+
+
+def test_sqs_rate_does_not_depend_much_on_backlog() -> None:
+    with _patch_state(True):
+        small = _sqs_rate(400)
+        large = _sqs_rate(2_000)
+    print(f"\nsqs send+receive: {small:.0f}/s with 400 queued, {large:.0f}/s with 2,000 queued")
+    assert small / large < 2, f"{small:.0f}/s with 400 queued but {large:.0f}/s with 2,000"
+
+
+# ----------------------------------------------------------------------------------------- per request
+def test_per_request_lookups_answer_as_moto() -> None:
+    from moto import backends
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    with _patch_state(False):
+        modules = list(backends.list_of_moto_modules())
+        names = {cls: list(vars(responses)["method_names_from_class"](cls)) for cls in (DynamoHandler, SQSResponse)}
+    with _patch_state(True):
+        assert list(backends.list_of_moto_modules()) == modules
+        assert {cls: list(vars(responses)["method_names_from_class"](cls)) for cls in names} == names
+    assert "dynamodb" in modules and "sqs" in modules
