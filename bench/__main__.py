@@ -12,8 +12,11 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from bench import cold_import, mqtt_throughput, recycling_e2e, requests_per_event
+from bench.hub import BenchHub, start_hub
 
 #: the issue's targets: key → (comparison, bound)
 TARGETS: dict[str, tuple[str, float]] = {
@@ -37,18 +40,32 @@ def _verdict(key: str, value: float) -> str:
 def main() -> None:
     results: dict[str, float] = {}
     started = time.perf_counter()
-    parts: list[tuple[str, Callable[[], dict[str, float]]]] = [
-        ("DynamoDB requests per message", requests_per_event.measure),
-        ("cold import", cold_import.measure),
-        ("heartbeats end to end", mqtt_throughput.measure),
-        ("weigh-ins end to end", recycling_e2e.measure),
-    ]
-    for label, measure in parts:
-        part_started = time.perf_counter()
-        print(f"[bench] {label} ...", file=sys.stderr, flush=True)
-        with contextlib.redirect_stdout(sys.stderr):
-            results.update(measure())
-        print(f"[bench] {label}: {time.perf_counter() - part_started:.0f} s", file=sys.stderr, flush=True)
+    with TemporaryDirectory() as tmp:
+        hub: BenchHub | None = None
+
+        def local_hub() -> BenchHub:
+            nonlocal hub
+            if hub is None:
+                hub = start_hub(Path(tmp))
+            return hub
+
+        parts: list[tuple[str, Callable[[], dict[str, float]]]] = [
+            ("DynamoDB requests per message", requests_per_event.measure),
+            ("cold import", cold_import.measure),
+            # one local hub for both end-to-end parts (heartbeats first, on a fresh hub)
+            ("heartbeats end to end", lambda: mqtt_throughput.measure(local_hub())),
+            ("weigh-ins end to end", lambda: recycling_e2e.measure(local_hub())),
+        ]
+        try:
+            for label, measure in parts:
+                part_started = time.perf_counter()
+                print(f"[bench] {label} ...", file=sys.stderr, flush=True)
+                with contextlib.redirect_stdout(sys.stderr):
+                    results.update(measure())
+                print(f"[bench] {label}: {time.perf_counter() - part_started:.0f} s", file=sys.stderr, flush=True)
+        finally:
+            if hub is not None:
+                hub.stop()
     results["bench_seconds"] = round(time.perf_counter() - started)
     width = max(len(k) for k in results)
     print(f"{'metric':<{width}}  {'value':>10}")

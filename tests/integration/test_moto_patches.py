@@ -541,3 +541,35 @@ def test_per_request_lookups_answer_as_moto() -> None:
         assert list(backends.list_of_moto_modules()) == modules
         assert {cls: list(vars(responses)["method_names_from_class"](cls)) for cls in names} == names
     assert "dynamodb" in modules and "sqs" in modules
+
+
+# ----------------------------------------------------------------------------------------------- items
+def _size_limit_story(patched: bool) -> dict[str, Any]:
+    """Items just under and just over moto's item size limit, put and then updated past it."""
+    with _patch_state(patched), mock_aws():
+        aws = Aws()
+        aws.create_tables()
+        story: dict[str, Any] = {}
+        for name, size in (("under", 404_000), ("over", 406_000), ("many attributes", 4_040)):
+            attributes = ({f"a{i:03d}": _s("x" * 100) for i in range(size // 100)} if name == "many attributes"
+                          else {"body": _s("x" * size)})
+            try:
+                aws.ddb.put_item(TableName=MAIN, Item={**_main_key(name, "s"), **attributes, "n": _n(1)})
+                story[name] = aws.ddb.get_item(TableName=MAIN, Key=_main_key(name, "s"))["Item"]
+            except ClientError as exc:
+                story[name] = _error(exc)
+        try:
+            aws.ddb.update_item(TableName=MAIN, Key=_main_key("under", "s"), UpdateExpression="SET more = :m",
+                                ExpressionAttributeValues={":m": _s("y" * 2_000)})
+        except ClientError as exc:
+            story["update past the limit"] = _error(exc)
+        return story
+
+
+def test_item_size_limit_is_the_same_as_moto() -> None:
+    patched, unpatched = _size_limit_story(True), _size_limit_story(False)
+
+    assert patched == unpatched
+    assert "body" in patched["under"] and len(patched["many attributes"]) == 43
+    assert patched["over"]["Code"] == "ValidationException"
+    assert patched["update past the limit"]["Code"] == "ValidationException"
