@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from tests.e2e.conftest import ROOT, free_port
+from tests.e2e import conftest as e2e
 
 ADMIN_TOKEN = "bench-admin"  # noqa: S105 - a local-only token for a throwaway hub
 
@@ -57,25 +55,6 @@ class BenchHub:
 
 
 def start_hub(tmp: Path, extra_env: dict[str, str] | None = None) -> BenchHub:
-    ports = {name: free_port() for name in ("API", "MQTT", "AWS", "SANDBOX")}
-    env = {**os.environ, "LINLI_ADMIN_TOKEN": ADMIN_TOKEN, "LINLI_LOG_FORMAT": "pretty", **(extra_env or {})}
-    env.pop("AWS_ENDPOINT_URL", None)
-    env.update({f"LINLI_{name}_PORT": str(port) for name, port in ports.items()})
-    log_path = tmp / "localcloud.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "localcloud", "up"], cwd=ROOT, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT)
-    hub = BenchHub(api=f"http://127.0.0.1:{ports['API']}", mqtt_port=ports["MQTT"],
-                   aws=f"http://127.0.0.1:{ports['AWS']}", process=process, log_path=log_path)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("localcloud exited early:\n" + log_path.read_text())
-        try:
-            if requests.get(hub.api + "/healthz", timeout=1).status_code == 200:
-                return hub
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("localcloud did not become healthy:\n" + log_path.read_text())
+    """The e2e suite's hub launcher, with the bench's admin token and a longer start-up allowance."""
+    hub = e2e.start_hub(tmp, admin_token=ADMIN_TOKEN, extra_env=extra_env, timeout_s=90)
+    return BenchHub(api=hub.api, mqtt_port=hub.mqtt_port, aws=hub.aws, process=hub.process, log_path=hub.log_path)

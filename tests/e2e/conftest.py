@@ -29,6 +29,7 @@ class Hub:
     api: str
     mqtt_port: int
     sandbox: str
+    aws: str
     admin_token: str
     process: subprocess.Popen[bytes]
     log_path: Path
@@ -37,9 +38,14 @@ class Hub:
         return {"Authorization": f"Bearer {self.admin_token}"}
 
 
-def start_hub(tmp: Path) -> Hub:
+E2E_ADMIN_TOKEN = "e2e-admin"
+
+
+def start_hub(tmp: Path, admin_token: str = E2E_ADMIN_TOKEN, extra_env: dict[str, str] | None = None,
+              timeout_s: float = 60) -> Hub:
+    """``python -m localcloud up`` on free ports, once ``/healthz`` answers 200 (the benchmarks use it too)."""
     ports = {name: free_port() for name in ("API", "MQTT", "AWS", "SANDBOX")}
-    env = {**os.environ, "LINLI_ADMIN_TOKEN": "e2e-admin", "LINLI_LOG_FORMAT": "pretty"}
+    env = {**os.environ, "LINLI_ADMIN_TOKEN": admin_token, "LINLI_LOG_FORMAT": "pretty", **(extra_env or {})}
     env.pop("AWS_ENDPOINT_URL", None)
     env.update({f"LINLI_{name}_PORT": str(port) for name, port in ports.items()})
     log_path = tmp / "localcloud.log"
@@ -47,9 +53,10 @@ def start_hub(tmp: Path) -> Hub:
         process = subprocess.Popen([sys.executable, "-m", "localcloud", "up"], cwd=ROOT, env=env,
                                    stdout=log, stderr=subprocess.STDOUT)
     hub = Hub(api=f"http://127.0.0.1:{ports['API']}", mqtt_port=ports["MQTT"],
-              sandbox=f"http://127.0.0.1:{ports['SANDBOX']}", admin_token="e2e-admin",
+              sandbox=f"http://127.0.0.1:{ports['SANDBOX']}", aws=f"http://127.0.0.1:{ports['AWS']}",
+              admin_token=admin_token,
               process=process, log_path=log_path)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError("localcloud exited early:\n" + log_path.read_text())
