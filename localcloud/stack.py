@@ -107,7 +107,8 @@ class Stack:
     def _start_sandbox(self) -> None:
         from localcloud.sandbox.server import SandboxServer
         from localcloud.sandbox.wechat import WeChatSandbox
-        from localcloud.sandbox.wechatpay import WeChatPaySandbox, generate_wechatpay_credentials
+        from localcloud.sandbox.wechatpay import WeChatPaySandbox
+        from localcloud.sandbox.wechatpay_keys import generate_wechatpay_credentials
 
         self.wechat = WeChatSandbox()
         # fresh merchant / platform keys each start: the sandbox gets its half, the hub the secret

@@ -14,7 +14,8 @@ from localcloud.sandbox.faults import Fault, Faults
 from localcloud.sandbox.routing import HttpError, Request, Response, Router, json_response
 from localcloud.sandbox.server import SandboxModule, SandboxServer
 from localcloud.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET, WeChatSandbox
-from localcloud.sandbox.wechatpay import WeChatPayCredentials, WeChatPaySandbox, generate_wechatpay_credentials
+from localcloud.sandbox.wechatpay import WeChatPaySandbox
+from localcloud.sandbox.wechatpay_keys import WeChatPayCredentials, generate_wechatpay_credentials
 
 __all__ = [
     "DEFAULT_APPID",

@@ -50,7 +50,6 @@ Fault points:
 from __future__ import annotations
 
 import base64
-import binascii
 import heapq
 import http.client
 import json
@@ -64,18 +63,20 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, NamedTuple, TypedDict
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from localcloud.sandbox.faults import REQUEST_MODES, Fault
 from localcloud.sandbox.routing import Handler, HttpError, Request, Response, json_response
 from localcloud.sandbox.server import SandboxServer
-from localcloud.sandbox.wechat import DEFAULT_APPID
+from localcloud.sandbox.wechatpay_keys import (
+    load_private_key,
+    load_public_key,
+    rsa_sign,
+    rsa_verify,
+)
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 API = "/v3/fund-app/mch-transfer/transfer-bills"
@@ -102,94 +103,6 @@ DEFAULT_CODES = {400: "PARAM_ERROR", 401: "SIGN_ERROR", 403: "NO_AUTH", 404: "NO
 DEFAULT_MESSAGES = {"NOT_ENOUGH": "资金不足", "NO_AUTH": "商户无权限", "FREQUENCY_LIMITED": "频率超限，请降低请求频率"}
 FAULT_POINTS = ("wechatpay.create", "wechatpay.create_refuse", "wechatpay.query", "wechatpay.cancel")
 CALLBACK_POINT = "wechatpay.callback"
-
-
-class SandboxCredentials(TypedDict):
-    """``WeChatPaySandbox(**credentials.sandbox)``: what WeChat Pay knows about the merchant."""
-
-    mchid: str
-    appid: str
-    merchant_public_key: str
-    merchant_serial: str
-    platform_private_key: str
-    public_key_id: str
-    apiv3_key: str
-
-
-class HubSecret(TypedDict):
-    """The hub's ``linli/wechatpay`` secret: what the merchant knows."""
-
-    mchid: str
-    appid: str
-    merchant_private_key: str
-    merchant_serial: str
-    public_key: str
-    public_key_id: str
-    apiv3_key: str
-
-
-class WeChatPayCredentials(NamedTuple):
-    sandbox: SandboxCredentials
-    secret: HubSecret
-
-
-def generate_wechatpay_credentials(appid: str = DEFAULT_APPID, mchid: str | None = None) -> WeChatPayCredentials:
-    """Fresh RSA-2048 merchant and platform key pairs, serial, public key id and APIv3 key (never stored)."""
-    merchant, platform = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2))
-    mchid = mchid or "19" + "".join(secrets.choice(string.digits) for _ in range(8))
-    merchant_serial = secrets.token_hex(20).upper()
-    public_key_id = "PUB_KEY_ID_01" + mchid + "".join(secrets.choice(string.digits) for _ in range(16))
-    apiv3_key = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
-    sandbox = SandboxCredentials(
-        mchid=mchid, appid=appid, merchant_public_key=_public_pem(merchant), merchant_serial=merchant_serial,
-        platform_private_key=_private_pem(platform), public_key_id=public_key_id, apiv3_key=apiv3_key,
-    )
-    secret = HubSecret(
-        mchid=mchid, appid=appid, merchant_private_key=_private_pem(merchant), merchant_serial=merchant_serial,
-        public_key=_public_pem(platform), public_key_id=public_key_id, apiv3_key=apiv3_key,
-    )
-    return WeChatPayCredentials(sandbox, secret)
-
-
-# ---------------------------------------------------------------------------------------- crypto
-def _private_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def _public_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
-
-
-def rsa_sign(key: rsa.RSAPrivateKey, message: str) -> str:
-    """Base64 SHA256withRSA (PKCS#1 v1.5) of ``message`` — WeChat Pay's signature."""
-    return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
-
-
-def rsa_verify(key: rsa.RSAPublicKey, message: str, signature: str) -> bool:
-    try:
-        raw = base64.b64decode(signature, validate=True)
-        key.verify(raw, message.encode(), padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, binascii.Error, ValueError):
-        return False
-    return True
-
-
-def _load_private(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("expected an RSA private key")
-    return key
-
-
-def _load_public(pem: str) -> rsa.RSAPublicKey:
-    key = serialization.load_pem_public_key(pem.encode())
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("expected an RSA public key")
-    return key
 
 
 def _cst_now() -> str:
@@ -306,8 +219,8 @@ class WeChatPaySandbox:
         self.merchant_serial, self.public_key_id = merchant_serial, public_key_id
         self.retry_scale, self.callback_timeout_s = retry_scale, callback_timeout_s
         self.transfer_scene_ids = transfer_scene_ids
-        self._merchant_key = _load_public(merchant_public_key)
-        self._platform_key = _load_private(platform_private_key)
+        self._merchant_key = load_public_key(merchant_public_key)
+        self._platform_key = load_private_key(platform_private_key)
         self._aead = AESGCM(apiv3_key.encode())
         self._lock = threading.Condition()
         self._bills: dict[str, _Bill] = {}
