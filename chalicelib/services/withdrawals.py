@@ -105,17 +105,21 @@ def apply_bill(deps: Deps, withdrawal: Withdrawal, bill: TransferBill, notificat
         raise CallbackRejected(f"bill {bill.out_bill_no} is for {bill.amount_fen} fen, "
                                f"the withdrawal for {withdrawal.amount_fen}")
     ending = ENDINGS.get(bill.state)
-    now = deps.clock.now_ms()
+    changed: Withdrawal | None = None
     if ending is not None:
-        end(deps, withdrawal, ending, bill.fail_reason, notification_id)
+        changed = end(deps, withdrawal, ending, bill.fail_reason, notification_id)
     elif bill.package_info and withdrawal.status is WithdrawalStatus.PROCESSING:
-        deps.withdrawals.record_bill(withdrawal.withdrawal_id, bill, now)
+        changed = deps.withdrawals.record_bill(withdrawal.withdrawal_id, bill, deps.clock.now_ms())
+    if changed is not None:
+        return changed
+    # nothing changed here (it ended meanwhile, or there was nothing to record): what is stored now
     return deps.withdrawals.get(withdrawal.withdrawal_id) or withdrawal
 
 
 def end(deps: Deps, withdrawal: Withdrawal, status: WithdrawalStatus, fail_reason: str | None,
-        notification_id: str | None) -> bool:
-    """Settle (succeeded) or return (failed, cancelled) the money of an open withdrawal, once."""
+        notification_id: str | None) -> Withdrawal | None:
+    """Settle (succeeded) or return (failed, cancelled) the money of an open withdrawal, once: the ended
+    withdrawal, or None when it had ended already (nothing was written)."""
     now = deps.clock.now_ms()
     rid, wid = withdrawal.resident_id, withdrawal.withdrawal_id
     if status is WithdrawalStatus.SUCCEEDED:
@@ -125,7 +129,8 @@ def end(deps: Deps, withdrawal: Withdrawal, status: WithdrawalStatus, fail_reaso
         move = ledger.Transfer.for_event(ledger.TransferKind.PAYOUT_RETURN, wid, ledger.in_flight(rid),
                                          ledger.wallet(rid), withdrawal.amount_fen, now,
                                          memo={"withdrawal_id": wid, "status": status.value})
-    return deps.withdrawals.finish(withdrawal.ended(status, now, fail_reason), move, notification_id)
+    ended = withdrawal.ended(status, now, fail_reason)
+    return ended if deps.withdrawals.finish(ended, move, notification_id) else None
 
 
 def withdrawal_of(deps: Deps, principal: Principal, withdrawal_id: str) -> Withdrawal:
@@ -175,7 +180,7 @@ def settle_open_withdrawals(deps: Deps, limit: int = 100) -> dict[str, int]:
             bill = deps.wechatpay.query_transfer_bill(withdrawal.out_bill_no)
             if bill is None:
                 # WeChat never got the create: nothing can pay it out any more, so the money returns.
-                counts["ended"] += end(deps, withdrawal, WithdrawalStatus.FAILED, "bill_not_created", None)
+                counts["ended"] += end(deps, withdrawal, WithdrawalStatus.FAILED, "bill_not_created", None) is not None
                 continue
             if bill.state not in ENDINGS and now - withdrawal.created_at_ms >= CONFIRM_WINDOW_MS \
                     and bill.state is BillState.WAIT_USER_CONFIRM:
