@@ -27,6 +27,30 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if not 0 < value <= 1:
+        raise SettingsError(f"{name} must be in (0, 1], got {raw!r}")
+    return value
+
+
+def _loopback_allowed(env: Mapping[str, str], stage: str) -> bool:
+    """http:// and loopback webhook URLs: on by default on the local stage, refused on every other
+    (DESIGN §5) — a deployed stage cannot be configured into posting to its own network."""
+    raw = env.get("LINLI_WEBHOOK_ALLOW_LOOPBACK", "true" if stage == "local" else "false").lower()
+    if raw not in ("true", "false"):
+        raise SettingsError(f"LINLI_WEBHOOK_ALLOW_LOOPBACK must be true or false, got {raw!r}")
+    if raw == "true" and stage != "local":
+        raise SettingsError(f"LINLI_WEBHOOK_ALLOW_LOOPBACK may be true only on the local stage, not {stage!r}")
+    return raw == "true"
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "local"
@@ -56,6 +80,17 @@ class Settings:
     #: seconds a container caches secrets fetched from Secrets Manager
     secret_cache_s: int = 300
     log_format: str = "json"
+    stripe_secret_name: str = "linli/stripe"
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_timeout_s: int = 10
+    #: the queue the outbox stream hands partner webhooks to, and its sender
+    webhook_queue: str = "linli-webhook-deliveries"
+    #: http:// and loopback webhook URLs (DESIGN §5: the local stage only, never prod)
+    webhook_allow_loopback: bool = False
+    #: multiplies the webhook retry schedule (local demos and tests shorten it; 1.0 in every AWS stage)
+    webhook_retry_scale: float = 1.0
+    #: the subscribe-message template for order status changes
+    order_template_id: str = "order-status"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +117,13 @@ class Settings:
             token_ttl_s=_int(env, "LINLI_TOKEN_TTL_S", cls.token_ttl_s),
             secret_cache_s=_int(env, "LINLI_SECRET_CACHE_S", cls.secret_cache_s),
             log_format=env.get("LINLI_LOG_FORMAT", cls.log_format),
+            stripe_secret_name=env.get("LINLI_STRIPE_SECRET_NAME", cls.stripe_secret_name),
+            stripe_api_base=env.get("LINLI_STRIPE_API_BASE", cls.stripe_api_base),
+            stripe_timeout_s=_int(env, "LINLI_STRIPE_TIMEOUT_S", cls.stripe_timeout_s),
+            webhook_queue=env.get("LINLI_WEBHOOK_QUEUE", cls.webhook_queue),
+            webhook_allow_loopback=_loopback_allowed(env, stage),
+            webhook_retry_scale=_float(env, "LINLI_WEBHOOK_RETRY_SCALE", 1.0) if stage == "local" else 1.0,
+            order_template_id=env.get("LINLI_ORDER_TEMPLATE_ID", cls.order_template_id),
         )
 
     @property

@@ -93,3 +93,20 @@ class CallbackRejected(DomainError):
 class InsufficientBalance(DomainError):
     kind = "rule"
     code = "insufficient_balance"
+
+
+class PaymentRefused(DomainError):
+    """A payment provider definitely refused a request (a 4xx with a reason); nothing was created."""
+
+    kind = "upstream"
+    code = "payment_refused"
+
+
+class IllegalTransition(Conflict):
+    """The order is not in a state that allows this; ``current`` says which state it is in."""
+
+    code = "illegal_transition"
+
+    def __init__(self, message: str, current: str) -> None:
+        super().__init__(message)
+        self.current = current
