@@ -1,46 +1,37 @@
-"""WeChat Pay v3 merchant transfers (商家转账 transfer bills) and their callbacks, through wechatpayv3.
+"""WeChat Pay v3 through wechatpayv3: merchant transfers (商家转账 transfer bills), JSAPI payments and
+refunds (``wechatpay_jsapi``), and the callbacks of all three.
 
-Public-key mode: the merchant signs with its private key; WeChat Pay's answers and callbacks are verified
-with the WeChat Pay public key (``public_key`` / ``public_key_id`` in the ``linli/wechatpay`` secret).
-wechatpayv3, requests and cryptography load lazily, on the first call: importing this module costs nothing
-at cold start.
+``WeChatPayClient`` is ``ports.WeChatPay`` and ``ports.WeChatJsapi``; credentials, the lazily built
+wechatpayv3 client and sending live in ``wechatpay_core`` (importing these modules costs nothing at cold
+start).
 
 Outcomes of creating a bill (DESIGN §4): an answer lost in any way — timeout, connection error, 5xx, 429,
 a 2xx whose signature does not verify — is ``PayoutAmbiguous`` (query by ``out_bill_no``, never create a
 second bill); a 4xx from WeChat, or a request this adapter never sent, is ``PayoutRefused``.
 
-wechatpayv3 2.0.4 quirks this adapter works around:
-- the gateway is hard-coded (``Core._gate_way = "https://api.mch.weixin.qq.com"``, no parameter): the
-  adapter sets it on the client it builds, so the local sandbox (or an egress proxy) can stand in;
-- it verifies every 2xx answer's signature and raises a bare ``Exception`` when that fails: such an
-  answer is treated as lost, never trusted;
-- a callback whose ``Wechatpay-Serial`` is not the configured public key id makes it download platform
-  certificates (a network call, and the serial parsed as hex), and it never checks the callback's
-  timestamp: the adapter checks serial, signature type and timestamp (±300 s) itself, before anything
-  else, and then verifies and decrypts with the library's primitives (``wechatpayv3.utils``);
-- non-2xx answers come back as ``(status, text)``, not as exceptions.
+Callbacks: a ``Wechatpay-Serial`` that is not the configured public key id would make wechatpayv3 download
+platform certificates (a network call, and the serial parsed as hex), and it never checks the callback's
+timestamp: the adapter checks serial, signature type and timestamp (±300 s) itself, before anything else,
+and then verifies and decrypts with the library's primitives (``wechatpayv3.utils``). The same check serves
+MCHTRANSFER.BILL.FINISHED, TRANSACTION.SUCCESS and REFUND.SUCCESS / ABNORMAL / CLOSED.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import re
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chalicelib.adapters.wechatpay_core import CREDENTIAL_KEYS, WECHATPAY_API_BASE, log
+from chalicelib.adapters.wechatpay_jsapi import WeChatJsapiCalls
 from chalicelib.domain.errors import CallbackRejected, PayoutAmbiguous, PayoutRefused, UpstreamUnavailable
 from chalicelib.ports import BillState, Clock, PayNotification, TransferBill
 
-log = logging.getLogger(__name__)
+__all__ = ["CREDENTIAL_KEYS", "WECHATPAY_API_BASE", "WeChatPayClient"]
 
-WECHATPAY_API_BASE = "https://api.mch.weixin.qq.com"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 CALLBACK_WINDOW_S = 300
-CREDENTIAL_KEYS = ("mchid", "appid", "merchant_private_key", "merchant_serial", "public_key", "public_key_id",
-                   "apiv3_key")
 OUT_BILL_NO = re.compile(r"[A-Za-z0-9]{5,32}")
 #: scene 1000 (现金营销): what the resident sees, and the report infos WeChat requires for the scene
 SCENE_DEFAULTS: Mapping[str, tuple[str, tuple[Mapping[str, str], ...]]] = {
@@ -49,35 +40,8 @@ SCENE_DEFAULTS: Mapping[str, tuple[str, tuple[Mapping[str, str], ...]]] = {
 }
 
 
-@dataclass(frozen=True)
-class _Answer:
-    """What came back: ``status`` None when nothing usable did (``problem`` says why)."""
-
-    status: int | None
-    data: dict[str, Any]
-    problem: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
-
-    @property
-    def refused(self) -> bool:
-        """A definite no: a 4xx other than 429 (rate limited: the request may not have been looked at)."""
-        return self.status is not None and 400 <= self.status < 500 and self.status != 429
-
-    @property
-    def code(self) -> str:
-        return str(self.data.get("code") or "")
-
-    def describe(self) -> str:
-        if self.status is None:
-            return self.problem
-        return f"HTTP {self.status} {self.code or '(no code)'}: {self.data.get('message') or ''}".rstrip(": ")
-
-
-class WeChatPayClient:
-    """``ports.WeChatPay`` against WeChat Pay (or the sandbox, via ``api_base``)."""
+class WeChatPayClient(WeChatJsapiCalls):
+    """``ports.WeChatPay`` and ``ports.WeChatJsapi`` against WeChat Pay (or the sandbox, via ``api_base``)."""
 
     def __init__(
         self,
@@ -91,25 +55,11 @@ class WeChatPayClient:
         scene_report_infos: Sequence[Mapping[str, str]] | None = None,
         clock: Clock | None = None,
     ) -> None:
-        missing = [k for k in CREDENTIAL_KEYS if not isinstance(credentials.get(k), str) or not credentials[k]]
-        if missing:
-            raise ValueError(f"WeChat Pay credentials lack {missing}")
-        if len(credentials["apiv3_key"].encode()) != 32:
-            raise ValueError("the WeChat Pay APIv3 key must be 32 bytes")
-        self._credentials: dict[str, str] = {k: credentials[k] for k in CREDENTIAL_KEYS}
-        self.mchid, self.appid = self._credentials["mchid"], self._credentials["appid"]
-        self.public_key_id = self._credentials["public_key_id"]
-        self.api_base = api_base.rstrip("/")
-        self.notify_url = notify_url
-        self.timeout_s = timeout_s
+        super().__init__(credentials, api_base, notify_url, timeout_s, clock=clock)
         self.transfer_scene_id = transfer_scene_id
         perception, infos = SCENE_DEFAULTS.get(transfer_scene_id, (None, ()))
         self.user_recv_perception = user_recv_perception or perception
         self.scene_report_infos = [dict(i) for i in (scene_report_infos if scene_report_infos is not None else infos)]
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._pay: Any = None
-        self._public_key: Any = None
 
     # ------------------------------------------------------------------------------ port methods
     def create_transfer_bill(self, out_bill_no: str, openid: str, amount_fen: int, remark: str) -> TransferBill:
@@ -218,54 +168,6 @@ class WeChatPayClient:
                 or not isinstance(event_type, str):
             raise CallbackRejected("WeChat Pay callback: id, event_type or resource missing")
         return PayNotification(notification_id=notification_id, event_type=event_type, resource=decrypted)
-
-    # ------------------------------------------------------------------------------ calling wechatpayv3
-    def _client(self) -> Any:
-        with self._lock:
-            if self._pay is None:
-                from wechatpayv3 import WeChatPay, WeChatPayType
-
-                creds = self._credentials
-                pay = WeChatPay(
-                    wechatpay_type=WeChatPayType.MINIPROG, mchid=creds["mchid"],
-                    private_key=creds["merchant_private_key"], cert_serial_no=creds["merchant_serial"],
-                    appid=creds["appid"], apiv3_key=creds["apiv3_key"], notify_url=self.notify_url,
-                    timeout=(self.timeout_s, self.timeout_s), public_key=creds["public_key"],
-                    public_key_id=creds["public_key_id"],
-                )
-                pay._core._gate_way = self.api_base  # hard-coded in wechatpayv3; see the module docstring
-                self._pay = pay
-            return self._pay
-
-    def _platform_key(self) -> Any:
-        with self._lock:
-            if self._public_key is None:
-                from wechatpayv3.utils import load_public_key
-
-                self._public_key = load_public_key(self._credentials["public_key"])
-            return self._public_key
-
-    def _send(self, what: str, call: Callable[[], tuple[int, Any]]) -> _Answer:
-        """Run one wechatpayv3 call; never raises for what WeChat (or the network) did."""
-        import requests
-
-        started = self._clock.now_ms() if self._clock else None
-        try:
-            status, text = call()
-        except requests.RequestException as exc:
-            log.warning("wechatpay %s: %s", what, type(exc).__name__)
-            return _Answer(None, {}, f"{type(exc).__name__} (no answer)")
-        except Exception as exc:  # wechatpayv3 raises a bare Exception when a 2xx does not verify
-            log.error("wechatpay %s: %s: %s", what, type(exc).__name__, exc)
-            return _Answer(None, {}, f"answer unusable: {exc}")
-        finally:
-            if self._clock is not None and started is not None:
-                log.info("wechatpay %s took %d ms", what, self._clock.now_ms() - started)
-        try:
-            data = json.loads(text) if text else {}
-        except (TypeError, ValueError):
-            data = {}
-        return _Answer(int(status), data if isinstance(data, dict) else {})
 
 
 def _bad_create_input(out_bill_no: Any, openid: Any, amount_fen: Any, remark: Any) -> str:
