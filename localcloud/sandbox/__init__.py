@@ -1,4 +1,4 @@
-"""Sandboxes for the outside systems the hub talks to (WeChat, WeChat Pay; Stripe later).
+"""Sandboxes for the outside systems the hub talks to (WeChat, WeChat Pay, Stripe).
 
 ``SandboxServer`` is the HTTP plumbing; each outside system is a module that registers its routes::
 
@@ -13,6 +13,7 @@
 from localcloud.sandbox.faults import Fault, Faults
 from localcloud.sandbox.routing import HttpError, Request, Response, Router, json_response
 from localcloud.sandbox.server import SandboxModule, SandboxServer
+from localcloud.sandbox.stripe import StripeSandbox
 from localcloud.sandbox.wechat import DEFAULT_APPID, DEFAULT_SECRET, WeChatSandbox
 from localcloud.sandbox.wechatpay import WeChatPaySandbox
 from localcloud.sandbox.wechatpay_keys import WeChatPayCredentials, generate_wechatpay_credentials
@@ -28,6 +29,7 @@ __all__ = [
     "Router",
     "SandboxModule",
     "SandboxServer",
+    "StripeSandbox",
     "WeChatPayCredentials",
     "WeChatPaySandbox",
     "WeChatSandbox",
