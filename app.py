@@ -2,8 +2,8 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import admin, errors, meta, resident, wallet
-from chalicelib.handlers import device_events, device_health, money_jobs, outbox_stream
+from chalicelib.api import admin, callbacks, errors, meta, orders, orders_admin, partner, resident, wallet
+from chalicelib.handlers import device_events, device_health, money_jobs, order_jobs, outbox_stream, webhook_jobs
 
 app = Chalice(app_name="linli")
 app.experimental_feature_flags.update(["BLUEPRINTS"])
@@ -13,6 +13,10 @@ app.register_blueprint(meta.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(resident.bp)
 app.register_blueprint(wallet.bp)
+app.register_blueprint(orders.bp)
+app.register_blueprint(orders_admin.bp)
+app.register_blueprint(partner.bp)
+app.register_blueprint(callbacks.bp)
 
 # Chalice needs the stream ARN at import time; infra/ replaces it with the table's real StreamArn.
 OUTBOX_STREAM_PLACEHOLDER = "arn:aws:dynamodb:cn-north-1:000000000000:table/linli-outbox/stream/placeholder"
@@ -25,3 +29,6 @@ fan_out_outbox = app.on_dynamodb_record(stream_arn=OUTBOX_STREAM_PLACEHOLDER, ba
 check_device_health = app.schedule("rate(5 minutes)")(device_health.check_device_health)
 settle_withdrawals = app.schedule("rate(10 minutes)")(money_jobs.settle_withdrawals)
 reconcile_ledger = app.schedule("rate(1 hour)")(money_jobs.reconcile_ledger)
+run_order_jobs = app.schedule("rate(1 minute)")(order_jobs.run_order_jobs)
+deliver_webhooks = app.on_sqs_message(queue="linli-webhook-deliveries", batch_size=10)(webhook_jobs.deliver_webhooks)
+dispatch_due_webhooks = app.schedule("rate(1 minute)")(webhook_jobs.dispatch_due_webhooks)

@@ -2,91 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Mapping
-from typing import Any
 
+from chalicelib.adapters.lazy import LazyCardPayments, LazyWeChat, LazyWeChatPay
 from chalicelib.domain.device_messages import ClockWindow
-from chalicelib.ports import PayNotification, TransferBill, WeChatMiniProgram, WeChatPay, WeChatSession
-from chalicelib.services.deps import Deps
+from chalicelib.services.deps import Deps, OrderDeps, WebhookDeps
 from chalicelib.settings import Settings
 
 _lock = threading.Lock()
 _deps: Deps | None = None
-
-
-class LazyWeChat:
-    """Reads the WeChat credentials and imports wechatpy only when a request first needs them."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._client: WeChatMiniProgram | None = None
-
-    def _real(self) -> WeChatMiniProgram:
-        if self._client is None:
-            from aws_lambda_powertools.utilities import parameters
-
-            from chalicelib.adapters.dynamo.tokens import DynamoTokenStore
-            from chalicelib.adapters.wechat import WeChatMiniProgramClient
-
-            raw: Any = parameters.get_secret(self._settings.wechat_secret_name,
-                                             max_age=self._settings.secret_cache_s)
-            creds = json.loads(raw)
-            self._client = WeChatMiniProgramClient(
-                appid=creds["appid"], secret=creds["secret"], api_base=self._settings.wechat_api_base,
-                token_store=DynamoTokenStore())
-        return self._client
-
-    @property
-    def appid(self) -> str:
-        return self._real().appid
-
-    def code_to_session(self, code: str) -> WeChatSession:
-        return self._real().code_to_session(code)
-
-    def phone_number(self, code: str) -> str:
-        return self._real().phone_number(code)
-
-    def send_subscribe_message(self, openid: str, template_id: str, data: Mapping[str, Any],
-                               page: str | None = None) -> int:
-        return self._real().send_subscribe_message(openid, template_id, data, page)
-
-
-class LazyWeChatPay:
-    """Reads the merchant credentials and imports wechatpayv3 only when money first moves."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._client: WeChatPay | None = None
-        self._lock = threading.Lock()
-
-    def _real(self) -> WeChatPay:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    from aws_lambda_powertools.utilities import parameters
-
-                    from chalicelib.adapters.wechatpay import WeChatPayClient
-
-                    raw: Any = parameters.get_secret(self._settings.wechatpay_secret_name,
-                                                     max_age=self._settings.secret_cache_s)
-                    self._client = WeChatPayClient(
-                        credentials=json.loads(raw), api_base=self._settings.wechatpay_api_base,
-                        notify_url=self._settings.wechatpay_notify_url, timeout_s=self._settings.wechatpay_timeout_s)
-        return self._client
-
-    def create_transfer_bill(self, out_bill_no: str, openid: str, amount_fen: int, remark: str) -> TransferBill:
-        return self._real().create_transfer_bill(out_bill_no, openid, amount_fen, remark)
-
-    def query_transfer_bill(self, out_bill_no: str) -> TransferBill | None:
-        return self._real().query_transfer_bill(out_bill_no)
-
-    def cancel_transfer_bill(self, out_bill_no: str) -> TransferBill:
-        return self._real().cancel_transfer_bill(out_bill_no)
-
-    def verify_notification(self, headers: Mapping[str, str], body: bytes, now_s: int) -> PayNotification:
-        return self._real().verify_notification(headers, body, now_s)
 
 
 def build(settings: Settings) -> Deps:
@@ -104,7 +28,10 @@ def build(settings: Settings) -> Deps:
 
     models.configure(settings.hub_table, settings.outbox_table, settings.region)
     clock = SystemClock()
+    wechatpay = LazyWeChatPay(settings)
     return Deps(
+        webhooks=build_webhooks(settings),
+        order_deps=build_orders(settings, wechatpay),
         clock=clock,
         ids=TimeOrderedIds(),
         communities=DynamoCommunities(),
@@ -119,12 +46,37 @@ def build(settings: Settings) -> Deps:
         ledger=DynamoLedger(),
         recycling=DynamoRecyclingBook(settings.dedupe_ttl_s),
         withdrawals=DynamoWithdrawals(),
-        wechatpay=LazyWeChatPay(settings),
+        wechatpay=wechatpay,
         credit_template_id=settings.credit_template_id,
+        order_template_id=settings.order_template_id,
         clock_window=ClockWindow(max_age_ms=settings.max_event_age_ms,
                                  max_ahead_ms=settings.max_clock_ahead_ms),
         token_ttl_s=settings.token_ttl_s,
     )
+
+
+def build_orders(settings: Settings, wechatpay: LazyWeChatPay) -> OrderDeps:
+    from chalicelib.adapters.dynamo.catalog import DynamoCatalog, DynamoPartners, DynamoStaffRoster
+    from chalicelib.adapters.dynamo.orders import DynamoOrders
+
+    return OrderDeps(catalog=DynamoCatalog(), partners=DynamoPartners(), staff=DynamoStaffRoster(),
+                     orders=DynamoOrders(), jsapi=wechatpay, card_payments=LazyCardPayments(settings))
+
+
+def build_webhooks(settings: Settings) -> WebhookDeps:
+    """Partner webhook delivery: http and loopback URLs only where the stage allows them (local)."""
+    from chalicelib.adapters.dynamo.webhooks import DynamoWebhookStore
+    from chalicelib.adapters.webhook_http import PinnedHttpTransport, ResolvingUrlGuard
+    from chalicelib.adapters.webhook_queue import SqsDeliveryQueue
+    from chalicelib.adapters.webhook_signing import StandardWebhookSigner
+    from chalicelib.domain.webhook_urls import UrlPolicy
+    from chalicelib.domain.webhooks import ATTEMPT_TIMEOUT_S
+
+    policy = UrlPolicy.local() if settings.webhook_allow_loopback else UrlPolicy.production()
+    return WebhookDeps(store=DynamoWebhookStore(), queue=SqsDeliveryQueue(settings.webhook_queue),
+                       transport=PinnedHttpTransport(policy, timeout_s=ATTEMPT_TIMEOUT_S),
+                       guard=ResolvingUrlGuard(policy), signer=StandardWebhookSigner(),
+                       retry_scale=settings.webhook_retry_scale)
 
 
 def deps() -> Deps:

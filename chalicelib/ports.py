@@ -7,12 +7,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
+from chalicelib.domain.catalog import Service
 from chalicelib.domain.community import Community
 from chalicelib.domain.device_messages import DeviceMessage
 from chalicelib.domain.devices import Device, DeviceStatus
 from chalicelib.domain.ledger import Account, Entry, Transfer
+from chalicelib.domain.orders import Order
+from chalicelib.domain.partners import KeyHash, Partner
 from chalicelib.domain.recycling import CommunitySettings, CommunityTerms, WeighinRecord
 from chalicelib.domain.rejects import Reject
+from chalicelib.domain.staff import StaffMember
+from chalicelib.domain.webhooks import AttemptRecord, Delivery, SigningSecret, WebhookEndpoint
 from chalicelib.domain.withdrawals import Withdrawal
 
 T = TypeVar("T")
@@ -87,6 +92,9 @@ class Resident:
     created_at_ms: int
     phone_masked: str | None = None
     phone_key: str | None = None
+    community_id: str | None = None  # where the resident lives (PUT /v1/me/residence)
+    building: str | None = None
+    room: str | None = None
 
 
 class Residents(Protocol):
@@ -97,6 +105,8 @@ class Residents(Protocol):
 
     def bind_phone(self, resident_id: str, phone_key: str, phone_masked: str) -> None:
         """Raises PhoneTaken if another resident holds that phone."""
+
+    def set_residence(self, resident_id: str, community_id: str, building: str, room: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -278,6 +288,64 @@ class Withdrawals(Protocol):
     def list_open(self, created_before_ms: int, limit: int) -> list[Withdrawal]: ...
 
 
+# ---------------------------------------------------------------------------------------------- orders
+class Catalog(Protocol):
+    """A community's services."""
+
+    def put_service(self, service: Service) -> None: ...
+    def get_service(self, community_id: str, service_id: str) -> Service | None: ...
+    def list_services(self, community_id: str) -> list[Service]: ...
+
+
+class Partners(Protocol):
+    def add(self, partner: Partner) -> None: ...
+    def get(self, partner_id: str) -> Partner | None: ...
+    def list_for_community(self, community_id: str) -> list[Partner]:
+        """Oldest first: offers go to partners in the order they were registered."""
+
+    def set_key_hashes(self, partner_id: str, key_hashes: tuple[KeyHash, ...]) -> None: ...
+
+
+class StaffRoster(Protocol):
+    def add(self, member: StaffMember) -> None: ...
+    def list_for_community(self, community_id: str) -> list[StaffMember]: ...
+
+
+class SaveOutcome(StrEnum):
+    SAVED = "saved"
+    CONFLICT = "conflict"  # the order changed meanwhile: read it again and decide again
+    ALREADY_APPLIED = "already_applied"  # this callback / event id was applied before
+
+
+@dataclass(frozen=True)
+class OrderWrite:
+    """One order change and everything that goes with it, written in one transaction."""
+
+    order: Order
+    expected_version: int | None  # None: a new order (it must not exist)
+    transfers: Sequence[Transfer] = ()
+    events: Sequence[OutboxEvent] = ()
+    link_partner: str | None = None  # the order was offered to this partner: list it for them
+    applied_marker: str | None = None  # the id of the callback / partner event applied by this write
+    idempotency: tuple[str, str] | None = None  # (Idempotency-Key, request hash), on create
+
+
+class Orders(Protocol):
+    def save(self, write: OrderWrite) -> SaveOutcome:
+        """Raises IdempotencyReused when a create's Idempotency-Key was used before."""
+
+    def get(self, order_id: str) -> Order | None: ...
+    def list_for_resident(self, resident_id: str, limit: int, cursor: str | None) -> Page[Order]: ...
+    def list_for_partner(self, partner_id: str, limit: int, cursor: str | None) -> Page[Order]: ...
+    def staff_work(self, community_id: str, limit: int, cursor: str | None) -> Page[Order]:
+        """Orders waiting for the property's own staff (staff services, declined and expired offers)."""
+
+    def due_offers(self, now_ms: int, limit: int) -> list[Order]:
+        """Offers whose acceptance deadline has passed."""
+
+    def refunds_pending(self, limit: int) -> list[Order]: ...
+
+
 # ---------------------------------------------------------------------------------------------- payments
 class ChargeState(StrEnum):
     """A resident's payment for an order, provider-neutral."""
@@ -400,3 +468,62 @@ class UrlGuard(Protocol):
     def check(self, url: str) -> None:
         """Raise ``BadInput(code="unsafe_webhook_url")`` unless the URL is allowed for this stage and its
         host resolves only to allowed addresses."""
+
+
+# ------------------------------------------------------------------------------------- webhook delivery
+class WebhookStore(Protocol):
+    """Partner webhook endpoints, deliveries and their attempt logs."""
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        """Raises ``Conflict(code="webhook_endpoint_exists")`` if the partner has one."""
+
+    def get_endpoint(self, partner_id: str) -> WebhookEndpoint | None: ...
+
+    def set_url(self, partner_id: str, url: str) -> None:
+        """Raises ``NotFound(code="webhook_endpoint_not_found")``; so do the next three."""
+
+    def set_secrets(self, partner_id: str, secrets: tuple[SigningSecret, ...]) -> None: ...
+
+    def enable(self, partner_id: str) -> None:
+        """Active again, with no failure history."""
+
+    def mark_failing(self, partner_id: str, since_ms: int) -> None:
+        """Start the endpoint's run of failures at ``since_ms`` unless one is already running."""
+
+    def clear_failing(self, partner_id: str) -> None: ...
+
+    def disable(self, partner_id: str, reason: str, event: OutboxEvent, now_ms: int) -> bool:
+        """Disable an active endpoint and write ``event`` (the staff alert) in the same transaction;
+        False (nothing written) if it was disabled already."""
+
+    def create_delivery(self, delivery: Delivery) -> bool:
+        """False, and nothing written, if a delivery with that message id exists."""
+
+    def get_delivery(self, message_id: str) -> Delivery | None: ...
+
+    def update_delivery(self, previous: Delivery, updated: Delivery, attempt: AttemptRecord | None = None) -> bool:
+        """Store ``updated`` (and log ``attempt``) if the stored delivery is still at ``previous.version``;
+        the stored version becomes ``previous.version + 1``. False, nothing written, otherwise."""
+
+    def due(self, now_ms: int, limit: int) -> list[Delivery]:
+        """Pending deliveries whose ``wake_at_ms`` has passed, oldest first."""
+
+    def list_deliveries(self, partner_id: str, limit: int, cursor: str | None) -> Page[Delivery]:
+        """A partner's deliveries, newest first."""
+
+    def attempts(self, message_id: str) -> list[AttemptRecord]:
+        """A delivery's attempt log (kept 30 days), oldest first."""
+
+    def undelivered_since(self, partner_id: str, since_ms: int, limit: int) -> list[Delivery]:
+        """Deliveries created at or after ``since_ms`` that ended ``failed`` or ``endpoint_disabled``."""
+
+
+class DeliveryQueue(Protocol):
+    def send(self, message_id: str, delay_s: int = 0) -> None:
+        """Ask the sender to attempt this delivery in ``delay_s`` seconds (at most ``SQS_MAX_DELAY_S``)."""
+
+
+class WebhookSigner(Protocol):
+    def headers(self, message_id: str, timestamp_s: int, body: str, secrets: Sequence[str]) -> dict[str, str]:
+        """``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` (one ``v1,…`` per secret) and
+        ``content-type``."""

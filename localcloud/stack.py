@@ -6,6 +6,7 @@ import importlib
 import json
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -73,6 +74,7 @@ class Stack:
         os.environ.update({  # after the template's environment: these point at this machine
             "LINLI_WECHATPAY_API_BASE": self.wechat_base.rstrip("/"),
             "LINLI_WECHATPAY_NOTIFY_URL": f"http://{cfg.host}:{cfg.api_port}/callbacks/wechatpay",
+            "LINLI_STRIPE_API_BASE": self.wechat_base.rstrip("/"),
         })
         self.app = importlib.import_module("app").app
         self._start_functions()
@@ -106,6 +108,7 @@ class Stack:
 
     def _start_sandbox(self) -> None:
         from localcloud.sandbox.server import SandboxServer
+        from localcloud.sandbox.stripe import StripeSandbox
         from localcloud.sandbox.wechat import WeChatSandbox
         from localcloud.sandbox.wechatpay import WeChatPaySandbox
         from localcloud.sandbox.wechatpay_keys import generate_wechatpay_credentials
@@ -116,8 +119,14 @@ class Stack:
         self.wechatpay_secret = wechatpay_credentials.secret
         self.wechatpay = WeChatPaySandbox(**wechatpay_credentials.sandbox,
                                           retry_scale=self.config.callback_retry_scale)
+        # Stripe: a fresh test key and webhook secret each start, events posted to the hub's callback
+        self.stripe_secret = {"api_key": "sk_test_" + secrets.token_hex(12),
+                              "webhook_secret": "whsec_" + secrets.token_hex(16)}
+        self.stripe = StripeSandbox(self.stripe_secret["api_key"], self.stripe_secret["webhook_secret"],
+                                    retry_scale=self.config.callback_retry_scale,
+                                    webhook_url=f"http://{self.config.host}:{self.config.api_port}/callbacks/stripe")
         server = SandboxServer(port=self.config.sandbox_port, host=self.config.host,
-                               modules=[self.wechat, self.wechatpay])
+                               modules=[self.wechat, self.wechatpay, self.stripe])
         server.start()
         self._stoppers.append(("sandbox", server.stop))
         self.wechat_base = server.base_url
@@ -146,6 +155,7 @@ class Stack:
             "linli/admin-token": self.config.admin_token,
             "linli/wechat": json.dumps({"appid": self.wechat.appid, "secret": self.wechat.secret}),
             "linli/wechatpay": json.dumps(self.wechatpay_secret),
+            "linli/stripe": json.dumps(self.stripe_secret),
         }
 
     def _clients(self) -> tuple[Any, Any]:

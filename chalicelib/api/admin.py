@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib import bootstrap
 from chalicelib.api import views
-from chalicelib.api.http import Ctx, route
+from chalicelib.api.http import STAFF_OR_ADMIN, Ctx, route
 from chalicelib.domain.devices import DeviceStatus
 from chalicelib.domain.identity import Role
 from chalicelib.domain.recycling import china_day
@@ -47,73 +47,87 @@ def create_community(ctx: Ctx) -> dict[str, Any]:
     return views.community(communities.create_community(bootstrap.deps(), ctx.body(NewCommunity).name))
 
 
-@route(bp, BASE + "/{cid}", "GET", summary="A community", auth=ADMIN)
+@route(bp, BASE + "/{cid}", "GET", summary="A community", auth=STAFF_OR_ADMIN)
 def get_community(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     return views.community(communities.require_community(bootstrap.deps(), cid))
 
 
-@route(bp, BASE + "/{cid}/devices", "POST", summary="Register a device", auth=ADMIN, body=NewDevice, status=201)
+@route(bp, BASE + "/{cid}/devices", "POST", summary="Register a device", auth=STAFF_OR_ADMIN, body=NewDevice,
+       status=201)
 def register_device(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     body = ctx.body(NewDevice)
     return views.device(communities.register_device(bootstrap.deps(), cid, body.thing_name, body.type))
 
 
-@route(bp, BASE + "/{cid}/devices", "GET", summary="List devices", auth=ADMIN, query=("limit", "cursor"))
+@route(bp, BASE + "/{cid}/devices", "GET", summary="List devices", auth=STAFF_OR_ADMIN, query=("limit", "cursor"))
 def list_devices(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     page = communities.list_devices(bootstrap.deps(), cid, ctx.limit(), ctx.query("cursor"))
     return views.page(page, views.device)
 
 
-@route(bp, BASE + "/{cid}/devices/{thing_name}", "GET", summary="A device and its status", auth=ADMIN)
+@route(bp, BASE + "/{cid}/devices/{thing_name}", "GET", summary="A device and its status", auth=STAFF_OR_ADMIN)
 def get_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
+    ctx.community(cid)
     return views.device(communities.community_device(bootstrap.deps(), cid, thing_name))
 
 
-@route(bp, BASE + "/{cid}/devices/{thing_name}/disable", "POST", summary="Disable a device", auth=ADMIN)
+@route(bp, BASE + "/{cid}/devices/{thing_name}/disable", "POST", summary="Disable a device", auth=STAFF_OR_ADMIN)
 def disable_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
+    ctx.community(cid)
     device = communities.set_device_status(bootstrap.deps(), cid, thing_name, DeviceStatus.DISABLED)
     return views.device(device)
 
 
-@route(bp, BASE + "/{cid}/devices/{thing_name}/enable", "POST", summary="Enable a device", auth=ADMIN)
+@route(bp, BASE + "/{cid}/devices/{thing_name}/enable", "POST", summary="Enable a device", auth=STAFF_OR_ADMIN)
 def enable_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
+    ctx.community(cid)
     device = communities.set_device_status(bootstrap.deps(), cid, thing_name, DeviceStatus.ACTIVE)
     return views.device(device)
 
 
-@route(bp, BASE + "/{cid}/rejects", "GET", summary="Rejected device messages, newest first", auth=ADMIN,
+@route(bp, BASE + "/{cid}/rejects", "GET", summary="Rejected device messages, newest first", auth=STAFF_OR_ADMIN,
        query=("limit", "cursor"))
 def list_rejects(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     page = communities.list_rejects(bootstrap.deps(), cid, ctx.limit(), ctx.query("cursor"))
     return views.page(page, views.reject)
 
 
 @route(bp, BASE + "/{cid}/recycling-prices", "PUT", summary="Set recycling prices (fen per kg by category)",
-       auth=ADMIN, body=Prices)
+       auth=STAFF_OR_ADMIN, body=Prices)
 def set_prices(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     prices = recycling.set_prices(bootstrap.deps(), cid, ctx.body(Prices).prices)
     return {"community_id": cid, "prices": prices}
 
 
-@route(bp, BASE + "/{cid}/recycling-prices", "GET", summary="Recycling prices", auth=ADMIN)
+@route(bp, BASE + "/{cid}/recycling-prices", "GET", summary="Recycling prices", auth=STAFF_OR_ADMIN)
 def get_prices(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     return {"community_id": cid, "prices": dict(recycling.get_terms(bootstrap.deps(), cid).prices)}
 
 
-@route(bp, BASE + "/{cid}/settings", "GET", summary="Community settings", auth=ADMIN)
+@route(bp, BASE + "/{cid}/settings", "GET", summary="Community settings", auth=STAFF_OR_ADMIN)
 def get_settings(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     return recycling.get_terms(bootstrap.deps(), cid).settings.as_dict()
 
 
 @route(bp, BASE + "/{cid}/settings", "PUT", summary="Change community settings (only the keys named)",
-       auth=ADMIN, body=SettingsChange)
+       auth=STAFF_OR_ADMIN, body=SettingsChange)
 def put_settings(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     changes = ctx.body(SettingsChange).model_extra or {}
     return recycling.change_settings(bootstrap.deps(), cid, changes).as_dict()
 
 
-@route(bp, BASE + "/{cid}/ledger", "GET", summary="Recycling money totals and a live invariant check", auth=ADMIN)
+@route(bp, BASE + "/{cid}/ledger", "GET", summary="Recycling money totals and a live invariant check",
+       auth=STAFF_OR_ADMIN)
 def get_ledger(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     deps = bootstrap.deps()
     communities.require_community(deps, cid)
     book = ledger_audit.community_ledger(deps, cid)
@@ -122,8 +136,9 @@ def get_ledger(ctx: Ctx, cid: str) -> dict[str, Any]:
 
 
 @route(bp, BASE + "/{cid}/recycling/weighins", "GET", summary="A day's weigh-ins in the community (China time)",
-       auth=ADMIN, query=("day", "limit", "cursor"))
+       auth=STAFF_OR_ADMIN, query=("day", "limit", "cursor"))
 def community_weighins(ctx: Ctx, cid: str) -> dict[str, Any]:
+    ctx.community(cid)
     deps = bootstrap.deps()
     communities.require_community(deps, cid)
     day = ctx.query("day") or china_day(deps.clock.now_ms())

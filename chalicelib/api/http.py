@@ -13,11 +13,14 @@ from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import bootstrap
-from chalicelib.domain.errors import BadInput, DomainError
+from chalicelib.domain.errors import BadInput, DomainError, IllegalTransition
 from chalicelib.domain.identity import Principal, Role
+from chalicelib.domain.staff import Area
 from chalicelib.services import identity
 from chalicelib.validation import validation_message
 
+#: community-scoped admin routes: the admin token, or a staff token of that community (role checked per route)
+STAFF_OR_ADMIN = (Role.ADMIN, Role.STAFF)
 STATUS_BY_KIND = {"bad_input": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
                   "conflict": 409, "rule": 422, "upstream": 503}
 
@@ -26,14 +29,17 @@ M = TypeVar("M", bound=BaseModel)
 BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"]
 
 
-def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return Response(body={"error": {"code": code, "message": message}}, status_code=status,
+def error(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+          **extra: Any) -> Response:
+    return Response(body={"error": {"code": code, "message": message, **extra}}, status_code=status,
                     headers={"Content-Type": "application/json", **(headers or {})})
 
 
 def domain_error(exc: DomainError) -> Response:
     status = STATUS_BY_KIND.get(exc.kind, 422)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, IllegalTransition):  # a 409 says what state the order is in now
+        return error(status, exc.code, exc.message, headers, current_status=exc.current)
     return error(status, exc.code, exc.message, headers)
 
 
@@ -68,6 +74,16 @@ class Ctx:
     def caller(self) -> Principal:
         assert self.principal is not None
         return self.principal
+
+    def community(self, community_id: str, area: Area = Area.MANAGE) -> None:
+        """Admin anywhere; staff only inside their own community and their role's area."""
+        identity.require_community_access(self.caller, community_id, area)
+
+    def idempotency_key(self) -> str | None:
+        key = self.request.headers.get("idempotency-key")
+        if key is not None and not 1 <= len(key) <= 128:
+            raise BadInput("Idempotency-Key is 1–128 characters", code="invalid_idempotency_key")
+        return key
 
     def query(self, name: str) -> str | None:
         params: Any = self.request.query_params or {}

@@ -45,8 +45,11 @@ def reject(r: Reject) -> dict[str, Any]:
 
 
 def resident(r: Resident) -> dict[str, Any]:
+    residence = None
+    if r.community_id:
+        residence = {"community_id": r.community_id, "building": r.building, "room": r.room}
     return {"resident_id": r.resident_id, "phone": r.phone_masked, "phone_bound": r.phone_key is not None,
-            "created_at": iso(r.created_at_ms)}
+            "residence": residence, "created_at": iso(r.created_at_ms)}
 
 
 def page(p: Page[Any], shape: Any) -> dict[str, Any]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint
 from pydantic import BaseModel, ConfigDict
 
 from chalicelib import bootstrap
 from chalicelib.api import views
 from chalicelib.api.http import Ctx, route
 from chalicelib.domain.identity import Role
-from chalicelib.observability import logger
 from chalicelib.services import wallet, withdrawals
 
 bp = Blueprint(__name__)
@@ -62,15 +61,3 @@ def list_withdrawals(ctx: Ctx) -> dict[str, Any]:
 @route(bp, "/v1/wallet/withdrawals/{withdrawal_id}", "GET", summary="A withdrawal and its status", auth=RESIDENT)
 def get_withdrawal(ctx: Ctx, withdrawal_id: str) -> dict[str, Any]:
     return views.withdrawal(withdrawals.withdrawal_of(bootstrap.deps(), ctx.caller, withdrawal_id))
-
-
-@route(bp, "/callbacks/wechatpay", "POST", summary="WeChat Pay v3 notification (RSA-signed, AES-GCM resource)",
-       auth=None)
-def wechatpay_callback(ctx: Ctx) -> Response:
-    """Verified before anything is parsed; a replay answers 204 like the first delivery and changes nothing."""
-    headers = {str(k).lower(): str(v) for k, v in dict(ctx.request.headers).items()}
-    raw: str | bytes = ctx.request.raw_body or b""
-    body = raw.encode() if isinstance(raw, str) else raw
-    outcome = withdrawals.handle_notification(bootstrap.deps(), headers, body)
-    logger.info(f"wechatpay callback: {outcome}")
-    return Response(body="", status_code=204)

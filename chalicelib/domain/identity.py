@@ -30,6 +30,7 @@ class Principal:
     role: Role
     subject: str
     community_id: str | None = None
+    staff_role: str | None = None  # manager | guard | cleaner, for Role.STAFF
 
 
 def _b64(data: bytes) -> str:
@@ -45,6 +46,8 @@ def issue_token(key: bytes, kid: str, principal: Principal, now_s: int, ttl_s: i
               "iat": now_s, "exp": now_s + ttl_s}
     if principal.community_id:
         claims["cid"] = principal.community_id
+    if principal.staff_role:
+        claims["srole"] = principal.staff_role
     body = "v1." + _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode())
     signature = hmac.new(key, body.encode(), hashlib.sha256).digest()
     return f"{body}.{_b64(signature)}"
@@ -73,7 +76,8 @@ def verify_token(keys: Mapping[str, bytes], token: str, now_s: int) -> Principal
         role = Role(claims["role"])
     except (KeyError, ValueError) as exc:
         raise Unauthorized("token is malformed", code="invalid_token") from exc
-    return Principal(role=role, subject=str(claims["sub"]), community_id=claims.get("cid"))
+    return Principal(role=role, subject=str(claims["sub"]), community_id=claims.get("cid"),
+                     staff_role=claims.get("srole"))
 
 
 def phone_key(pepper: bytes, phone: str) -> str:

@@ -31,6 +31,12 @@ class AccountType(StrEnum):
     IN_FLIGHT = "in_flight"  # a resident's money inside an unfinished WeChat transfer bill
     RECYCLING_EXPENSE = "recycling_expense"  # what a community has paid out for recycling (negative)
     PAID_OUT = "paid_out"  # money that has reached residents' WeChat balances
+    ORDER_PAYMENTS = "order_payments"  # what residents paid for orders, per provider (negative: a source)
+    ORDER_ESCROW = "order_escrow"  # one order's money between payment and settlement or refund
+    PARTNER_PAYABLE = "partner_payable"  # what the hub owes a partner for completed orders
+    COMMISSION = "commission"  # a community's share of completed orders
+    REFUNDED = "refunded"  # money returned to payers, per provider (a sink)
+    PARTNER_PAID = "partner_paid"  # money sent to partners' Stripe accounts (a sink)
 
 
 @dataclass(frozen=True, order=True)
@@ -44,11 +50,11 @@ class Account:
 
     @property
     def may_go_negative(self) -> bool:
-        return self.type is AccountType.RECYCLING_EXPENSE
+        return self.type in (AccountType.RECYCLING_EXPENSE, AccountType.ORDER_PAYMENTS)
 
     @property
     def community_id(self) -> str | None:
-        if self.type is AccountType.RECYCLING_EXPENSE:
+        if self.type in (AccountType.RECYCLING_EXPENSE, AccountType.COMMISSION):
             return self.owner.rsplit("#", 1)[0]
         return None
 
@@ -86,12 +92,41 @@ def paid_out(business_key: str) -> Account:
     return Account(AccountType.PAID_OUT, str(_shard(business_key, PAID_OUT_SHARDS)))
 
 
+def order_payments(provider: str, business_key: str) -> Account:
+    return Account(AccountType.ORDER_PAYMENTS, f"{provider}#{_shard(business_key, PAID_OUT_SHARDS)}")
+
+
+def order_escrow(order_id: str) -> Account:
+    return Account(AccountType.ORDER_ESCROW, order_id)
+
+
+def partner_payable(partner_id: str) -> Account:
+    return Account(AccountType.PARTNER_PAYABLE, partner_id)
+
+
+def commission(community_id: str, business_key: str) -> Account:
+    return Account(AccountType.COMMISSION, f"{community_id}#{_shard(business_key, EXPENSE_SHARDS)}")
+
+
+def refunded(provider: str, business_key: str) -> Account:
+    return Account(AccountType.REFUNDED, f"{provider}#{_shard(business_key, PAID_OUT_SHARDS)}")
+
+
+def partner_paid(business_key: str) -> Account:
+    return Account(AccountType.PARTNER_PAID, str(_shard(business_key, PAID_OUT_SHARDS)))
+
+
 class TransferKind(StrEnum):
     RECYCLING_CREDIT = "recycling_credit"  # expense → wallet or pending (a weigh-in)
     PENDING_CLAIM = "pending_claim"  # pending → wallet (the phone was bound)
     PAYOUT_START = "payout_start"  # wallet → in flight (a withdrawal's bill is being created)
     PAYOUT_SETTLE = "payout_settle"  # in flight → paid out (WeChat says SUCCESS)
     PAYOUT_RETURN = "payout_return"  # in flight → wallet (the bill failed, was rejected or expired)
+    ORDER_PAYMENT = "order_payment"  # order payments → escrow (the provider says it was paid)
+    ORDER_SETTLE = "order_settle"  # escrow → partner payable (the partner's share of a completed order)
+    ORDER_COMMISSION = "order_commission"  # escrow → commission (the community's share)
+    ORDER_REFUND = "order_refund"  # escrow → refunded (a cancelled paid order's money went back)
+    PARTNER_PAYOUT = "partner_payout"  # partner payable → partner paid (a Stripe Connect transfer)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,10 @@ class CommunitySettings:
     security_entry_delay_s: int = 60
     guard_ack_timeout_s: int = 120
     heartbeat_interval_s: int = 300
+    #: the community's share of a paid service order, in percent (the partner gets the rest)
+    commission_pct: int = 10
+    #: 1: residents may pay service orders by card (Stripe) as well as WeChat Pay
+    card_payments: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in SETTING_LIMITS}
@@ -61,6 +65,8 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "security_entry_delay_s": (0, 600),
     "guard_ack_timeout_s": (10, 3600),
     "heartbeat_interval_s": (10, 86_400),
+    "commission_pct": (0, 50),
+    "card_payments": (0, 1),
 }
 
 

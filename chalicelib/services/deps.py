@@ -2,26 +2,66 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chalicelib.domain.device_messages import ClockWindow
 from chalicelib.ports import (
+    CardPayments,
+    Catalog,
     Clock,
     Communities,
+    DeliveryQueue,
     DeviceEventStore,
     Devices,
     IdGenerator,
     Ledger,
+    Orders,
+    Partners,
     RecyclingBook,
     Rejects,
     Residents,
     SecretStore,
+    StaffRoster,
     ThingRegistry,
+    UrlGuard,
+    WebhookSigner,
+    WebhookStore,
+    WebhookTransport,
+    WeChatJsapi,
     WeChatMiniProgram,
     WeChatPay,
     Withdrawals,
 )
 from chalicelib.services.terms_cache import TermsCache
+
+
+@dataclass
+class WebhookDeps:
+    """What partner webhook delivery touches (services/webhooks.py)."""
+
+    store: WebhookStore
+    queue: DeliveryQueue
+    transport: WebhookTransport
+    guard: UrlGuard
+    signer: WebhookSigner
+    #: multiplies the retry schedule (settings.webhook_retry_scale; 1.0 in every AWS stage)
+    retry_scale: float = 1.0
+    #: the jitter source, uniform in [0, 1); tests pin it
+    rand: Callable[[], float] = random.random
+
+
+@dataclass
+class OrderDeps:
+    """What service orders touch: the catalog, partners, staff, orders and the two payment providers."""
+
+    catalog: Catalog
+    partners: Partners
+    staff: StaffRoster
+    orders: Orders
+    jsapi: WeChatJsapi
+    card_payments: CardPayments
 
 
 @dataclass
@@ -44,4 +84,44 @@ class Deps:
     token_ttl_s: int
     #: WeChat subscribe-message template for "回收到账" (recycling credited)
     credit_template_id: str = "recycling-credited"
+    #: WeChat subscribe-message template for "订单状态" (order status)
+    order_template_id: str = "order-status"
     terms_cache: TermsCache = field(default_factory=TermsCache)
+    webhooks: WebhookDeps | None = None
+    order_deps: OrderDeps | None = None
+
+    def _orders(self) -> OrderDeps:
+        if self.order_deps is None:
+            raise RuntimeError("service orders are not configured in these dependencies")
+        return self.order_deps
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._orders().catalog
+
+    @property
+    def partners(self) -> Partners:
+        return self._orders().partners
+
+    @property
+    def staff(self) -> StaffRoster:
+        return self._orders().staff
+
+    @property
+    def orders(self) -> Orders:
+        return self._orders().orders
+
+    @property
+    def jsapi(self) -> WeChatJsapi:
+        return self._orders().jsapi
+
+    @property
+    def card_payments(self) -> CardPayments:
+        return self._orders().card_payments
+
+    @property
+    def url_guard(self) -> UrlGuard:
+        """The partner webhook URL guard (registration checks a URL before it stores anything)."""
+        if self.webhooks is None:
+            raise RuntimeError("webhook delivery is not configured in these dependencies")
+        return self.webhooks.guard

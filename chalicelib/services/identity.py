@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.domain.device_messages import MAINLAND_MOBILE
 from chalicelib.domain.errors import BadInput, Forbidden, NotFound, Unauthorized
@@ -16,8 +18,10 @@ from chalicelib.domain.identity import (
     resident_id_for,
     verify_token,
 )
+from chalicelib.domain.partners import KEY_PREFIX as PARTNER_KEY_PREFIX
+from chalicelib.domain.staff import Area, require_area
 from chalicelib.ports import Resident
-from chalicelib.services import pending_credit
+from chalicelib.services import communities, pending_credit
 from chalicelib.services.deps import Deps
 
 
@@ -77,6 +81,10 @@ def authenticate(deps: Deps, authorization: str | None) -> Principal:
     secrets = deps.secrets.app_secrets()
     if hmac.compare_digest(token.encode(), secrets.admin_token.encode()):
         return Principal(role=Role.ADMIN, subject="admin")
+    if token.startswith(PARTNER_KEY_PREFIX):
+        from chalicelib.services import partners  # partners → webhooks → identity would be a cycle
+
+        return partners.authenticate(deps, token)
     return verify_token(secrets.token_keys, token, deps.clock.now_ms() // 1000)
 
 
@@ -84,3 +92,29 @@ def require_role(principal: Principal, *roles: Role) -> Principal:
     if principal.role not in roles:
         raise Forbidden("this token may not call this route", code="forbidden")
     return principal
+
+
+def require_community_access(principal: Principal, community_id: str, area: Area) -> None:
+    """The admin token may act anywhere; a staff token only in its community and its role's area."""
+    if principal.role is Role.ADMIN:
+        return
+    if principal.role is not Role.STAFF or principal.community_id != community_id:
+        raise Forbidden("this token may not act in this community", code="forbidden")
+    require_area(principal.staff_role, area)
+
+
+MAX_ADDRESS_PART = 20
+
+
+def set_residence(deps: Deps, principal: Principal, body: Mapping[str, Any]) -> Resident:
+    """Where the resident lives: orders are for this community, building and room."""
+    community_id, building, room = body.get("community_id"), body.get("building"), body.get("room")
+    for name, value in (("building", building), ("room", room)):
+        if not isinstance(value, str) or not 1 <= len(value.strip()) <= MAX_ADDRESS_PART:
+            raise BadInput(f"{name} is 1–{MAX_ADDRESS_PART} characters", code="invalid_residence")
+    if not isinstance(community_id, str):
+        raise BadInput("community_id is required", code="invalid_residence")
+    communities.require_community(deps, community_id)
+    assert isinstance(building, str) and isinstance(room, str)
+    deps.residents.set_residence(principal.subject, community_id, building.strip(), room.strip())
+    return current_resident(deps, principal)

@@ -38,3 +38,24 @@ def notify_credit(deps: Deps, data: Mapping[str, Any]) -> str:
     except BadInput as refused:
         return f"not sent: {refused.code}"
     return "sent"
+
+
+ORDER_STATUS_NAMES = {"offered": "已派单", "accepted": "已接单", "in_progress": "服务中", "completed": "已完成",
+                      "declined": "转物业处理", "expired": "转物业处理", "cancelled": "已取消", "refunded": "已退款"}
+
+
+def notify_order(deps: Deps, data: Mapping[str, Any]) -> str:
+    """"订单状态": the resident hears of every step of their order. Same retry rules as credits."""
+    resident = deps.residents.get(str(data["resident_id"]))
+    if resident is None:
+        return "resident gone"
+    status = str(data["status"])
+    message = {"thing1": {"value": str(data.get("service_name", ""))[:20]},
+               "phrase2": {"value": ORDER_STATUS_NAMES.get(status, status)},
+               "character_string3": {"value": str(data["order_id"])[-32:]}}
+    try:
+        deps.wechat.send_subscribe_message(resident.openid, deps.order_template_id, message,
+                                           page=f"pages/orders/detail?id={data['order_id']}")
+    except BadInput as refused:
+        return f"not sent: {refused.code}"
+    return "sent"

@@ -31,7 +31,7 @@ from chalicelib.domain.withdrawals import (
     out_bill_no,
     parse_amount,
 )
-from chalicelib.ports import BillState, IdempotencyReused, Page, TransferBill
+from chalicelib.ports import BillState, IdempotencyReused, Page, PayNotification, TransferBill
 from chalicelib.services.deps import Deps
 from chalicelib.services.identity import current_resident
 
@@ -147,7 +147,11 @@ def withdrawals_of(deps: Deps, principal: Principal, limit: int, cursor: str | N
 
 def handle_notification(deps: Deps, headers: Mapping[str, str], body: bytes) -> str:
     """A WeChat Pay callback: verified, then applied at most once. Returns what happened (for the log)."""
-    notice = deps.wechatpay.verify_notification(headers, body, deps.clock.now_ms() // 1000)
+    return apply_notice(deps, deps.wechatpay.verify_notification(headers, body, deps.clock.now_ms() // 1000))
+
+
+def apply_notice(deps: Deps, notice: PayNotification) -> str:
+    """A verified transfer-bill notification, applied at most once."""
     if notice.event_type != BILL_FINISHED:
         return f"ignored {notice.event_type}"
     resource = notice.resource

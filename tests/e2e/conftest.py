@@ -72,7 +72,8 @@ def start_hub(tmp: Path, admin_token: str = E2E_ADMIN_TOKEN, extra_env: dict[str
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    hub = start_hub(tmp_path_factory.mktemp("hub"))
+    # webhook retries 100× faster, so a partner that was down is retried within seconds, not minutes
+    hub = start_hub(tmp_path_factory.mktemp("hub"), extra_env={"LINLI_WEBHOOK_RETRY_SCALE": "0.01"})
     yield hub
     if hub.process.poll() is None:
         hub.process.send_signal(signal.SIGTERM)

@@ -22,7 +22,7 @@ from localcloud.template import DEFAULT_TEMPLATE_PATH, load_template, references
 REGION = "cn-north-1"
 KINDS = ("weighin", "fill", "meter", "access", "soil", "security", "heartbeat")
 CHALICE_FUNCTIONS = ("APIHandler", "HandleDeviceEvents", "FanOutOutbox", "CheckDeviceHealth", "SettleWithdrawals",
-                     "ReconcileLedger")
+                     "ReconcileLedger", "DeliverWebhooks", "DispatchDueWebhooks", "RunOrderJobs")
 #: resources `chalice package` generates that the merge template may refer to (checked by cfn-lint after merge)
 CHALICE_GENERATED = ("RestAPI",)
 SQL_SELECT = ("SELECT encode(*, 'base64') AS payload_b64, topic() AS topic, clientid() AS client_id, "
@@ -94,7 +94,8 @@ def _as_list(value: Any) -> list[Any]:
 def test_every_queue_but_the_dead_letter_queues_has_a_redrive_policy() -> None:
     queues = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
     terminal = _queues_that_receive_failures()
-    assert {"DeviceEventsDLQ", "IotRuleErrorsQueue", "OutboxStreamDLQ"} <= terminal <= set(queues)
+    dead_letter_queues = {"DeviceEventsDLQ", "IotRuleErrorsQueue", "OutboxStreamDLQ", "WebhookDeliveriesDLQ"}
+    assert dead_letter_queues <= terminal <= set(queues)
     for logical_id, queue in queues.items():
         props = queue["Properties"]
         if logical_id in terminal:
@@ -176,6 +177,14 @@ def test_the_chalice_functions_are_wired_to_the_infra() -> None:
     assert 0 < stream["MaximumRetryAttempts"] <= 10
     assert stream["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["OutboxStreamDLQ", "Arn"]}
 
+    webhooks = RESOURCES["DeliverWebhooks"]["Properties"]
+    sqs = webhooks["Events"]["DeliverWebhooksSqsEventSource"]["Properties"]
+    assert sqs["Queue"] == {"Fn::Sub": "${WebhookDeliveriesQueue.Arn}"}
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    # a batch of 10 attempts of up to 15 s each must fit in one invocation, and SQS must not redeliver meanwhile
+    assert webhooks["Timeout"] >= 10 * 15
+    assert RESOURCES["WebhookDeliveriesQueue"]["Properties"]["VisibilityTimeout"] >= 6 * webhooks["Timeout"]
+
 
 def _chalice_app() -> Any:
     return importlib.import_module("app")
@@ -212,7 +221,7 @@ def test_the_functions_environment_names_the_template_resources() -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == "linli"
     secret_names = {lid: r["Properties"]["Name"]
                     for lid, r in resources_of_type(TEMPLATE, "AWS::SecretsManager::Secret").items()}
-    assert {env[f"LINLI_{v}_SECRET_NAME"] for v in ("APP", "PEPPER", "ADMIN", "WECHAT", "WECHATPAY")} == set(
+    assert {env[f"LINLI_{v}_SECRET_NAME"] for v in ("APP", "PEPPER", "ADMIN", "WECHAT", "WECHATPAY", "STRIPE")} == set(
         secret_names.values())
     lambda_secrets = next(s for _, s in _iam_statements() if s.get("Sid") == "Secrets")
     assert {ref for r in lambda_secrets["Resource"] for ref in references(r)} == set(secret_names)
@@ -238,7 +247,8 @@ def test_builds_every_table_queue_and_secret(built: LocalResources) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
     assert set(dynamodb.list_tables()["TableNames"]) == {"linli-hub", "linli-outbox"}
     assert {url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"]} == {
-        "linli-device-events", "linli-device-events-dlq", "linli-iot-rule-errors", "linli-outbox-stream-dlq"}
+        "linli-device-events", "linli-device-events-dlq", "linli-iot-rule-errors", "linli-outbox-stream-dlq",
+        "linli-webhook-deliveries", "linli-webhook-deliveries-dlq"}
 
 
 def test_tables_have_keys_index_stream_and_ttl(built: LocalResources) -> None:

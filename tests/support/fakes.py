@@ -251,6 +251,11 @@ class FakeResidents:
         self.phones[phone_key] = resident_id
         self.items[resident_id] = dataclasses.replace(current, phone_key=phone_key, phone_masked=phone_masked)
 
+    def set_residence(self, resident_id: str, community_id: str, building: str, room: str) -> None:
+        current = self.items[resident_id]
+        self.items[resident_id] = dataclasses.replace(current, community_id=community_id, building=building,
+                                                      room=room)
+
 
 # ------------------------------------------------------------------------------- outside systems
 

@@ -89,3 +89,54 @@ def idempotency(rid: str, key: str) -> tuple[str, str]:
 
 def pay_notification(notification_id: str) -> tuple[str, str]:
     return f"WXPAY_NOTIFY#{notification_id}", "N"
+
+
+def service(cid: str, service_id: str) -> tuple[str, str]:
+    return f"COMMUNITY#{cid}", f"SERVICE#{service_id}"
+
+
+def partner(pid: str) -> tuple[str, str]:
+    return f"PARTNER#{pid}", "P"
+
+
+def partners_of(cid: str) -> str:
+    return f"COMMUNITY#{cid}#PARTNERS"
+
+
+def staff(sid: str) -> tuple[str, str]:
+    return f"STAFF#{sid}", "S"
+
+
+def staff_of(cid: str) -> str:
+    return f"COMMUNITY#{cid}#STAFF"
+
+
+def order(oid: str) -> tuple[str, str]:
+    return f"ORDER#{oid}", "O"
+
+
+def orders_of(rid: str) -> str:
+    return f"ORDERS#{rid}"
+
+
+def partner_orders(pid: str) -> str:
+    return f"PARTNER_ORDERS#{pid}"
+
+
+ORDER_QUEUE_SHARDS = 4
+
+
+def offer_due(shard: int) -> str:
+    return f"OFFER_DUE#{shard}"
+
+
+def refund_due(shard: int) -> str:
+    return f"REFUND_DUE#{shard}"
+
+
+def staff_work(cid: str) -> str:
+    return f"STAFF_WORK#{cid}"
+
+
+def applied(marker: str) -> tuple[str, str]:
+    return f"APPLIED#{marker}", "N"

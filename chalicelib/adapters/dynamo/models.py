@@ -19,6 +19,15 @@ Key layout (one line per item type; see docs/decisions.md):
                                               gsi2 (while open): OPEN_WITHDRAWALS#{n} / {created_ms}#{wid}
   IDEM#{rid}#{key}          IDEM              an Idempotency-Key a resident used (TTL)
   WXPAY_NOTIFY#{id}         N                 a WeChat Pay callback already applied (TTL)
+  COMMUNITY#{cid}           SERVICE#{sid}     a service residents can order
+  PARTNER#{pid}             P                 a partner company  gsi1: COMMUNITY#{cid}#PARTNERS / {created_ms}#{pid}
+  STAFF#{sid}               S                 a staff member     gsi1: COMMUNITY#{cid}#STAFF / {created_ms}#{sid}
+  ORDER#{oid}               O                 a service order    gsi1: ORDERS#{rid} / {created_ms}#{oid}
+                                              gsi2 while offered: OFFER_DUE#{n} / {deadline_ms}#{oid}
+                                              gsi2 while staff must act: STAFF_WORK#{cid} / {created_ms}#{oid}
+                                              gsi2 while a refund is due: REFUND_DUE#{n} / {updated_ms}#{oid}
+  PARTNER_ORDERS#{pid}      {created_ms}#{oid} an order offered to a partner (its list)
+  APPLIED#{marker}          N                 a payment callback / partner event already applied (TTL)
 """
 
 from __future__ import annotations
@@ -114,6 +123,9 @@ class ResidentItem(HubItem, discriminator="resident"):
     session_key = UnicodeAttribute(null=True)
     phone_key = UnicodeAttribute(null=True)
     phone_masked = UnicodeAttribute(null=True)
+    community_id = UnicodeAttribute(null=True)
+    building = UnicodeAttribute(null=True)
+    room = UnicodeAttribute(null=True)
 
 
 class PhoneItem(HubItem, discriminator="phone"):
@@ -197,6 +209,49 @@ class IdempotencyItem(HubItem, discriminator="idempotency"):
 
 class NotificationSeenItem(HubItem, discriminator="pay_notification"):
     received_at_ms = NumberAttribute()
+
+
+class ServiceItem(HubItem, discriminator="service"):
+    community_id = UnicodeAttribute()
+    service_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    price_fen = NumberAttribute()
+    fulfilled_by = UnicodeAttribute()
+    accept_sla_s = NumberAttribute()
+    complete_sla_s = NumberAttribute()
+    active = NumberAttribute(default=1)
+
+
+class PartnerItem(HubItem, discriminator="partner"):
+    partner_id = UnicodeAttribute()
+    community_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    services = JSONAttribute()
+    stripe_account = UnicodeAttribute(null=True)
+    created_at_ms = NumberAttribute()
+    key_hashes = JSONAttribute()  # [[sha256 hex, expires_at_ms | null], ...]
+    active = NumberAttribute(default=1)
+
+
+class StaffItem(HubItem, discriminator="staff"):
+    staff_id = UnicodeAttribute()
+    community_id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()
+    created_at_ms = NumberAttribute()
+
+
+class OrderItem(HubItem, discriminator="order"):
+    """The order as JSON plus what conditions and indexes need: writes are conditional on ``version``."""
+
+    order_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    version = NumberAttribute()
+    data = JSONAttribute()
+
+
+class PartnerOrderItem(HubItem, discriminator="partner_order"):
+    order_id = UnicodeAttribute()
 
 
 class OutboxItem(Model):

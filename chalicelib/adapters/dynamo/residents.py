@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.adapters.dynamo import keys, txn
 from chalicelib.adapters.dynamo.models import HubItem, PhoneItem, ResidentItem
@@ -13,7 +13,8 @@ from chalicelib.ports import Clock, Resident
 def to_resident(item: ResidentItem) -> Resident:
     return Resident(resident_id=item.resident_id, openid=item.openid,
                     created_at_ms=int(item.created_at_ms),
-                    phone_masked=item.phone_masked, phone_key=item.phone_key)
+                    phone_masked=item.phone_masked, phone_key=item.phone_key,
+                    community_id=item.community_id, building=item.building, room=item.room)
 
 
 class DynamoResidents:
@@ -64,4 +65,16 @@ class DynamoResidents:
         except TransactWriteError as exc:
             if ppk in txn.failed_keys(tw, exc):
                 raise PhoneTaken("this phone number is bound to another resident") from exc
+            raise
+
+    def set_residence(self, resident_id: str, community_id: str, building: str, room: str) -> None:
+        pk, sk = keys.resident(resident_id)
+        try:
+            ResidentItem(pk, sk).update(actions=[ResidentItem.community_id.set(community_id),
+                                                 ResidentItem.building.set(building),
+                                                 ResidentItem.room.set(room)],
+                                        condition=HubItem.pk.exists())
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise NotFound("resident not found", code="resident_not_found") from exc
             raise
