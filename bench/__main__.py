@@ -1,8 +1,9 @@
 """Run every benchmark; print a table, then one JSON object as the last line.
 
 ``python -m bench`` (``make bench``): DynamoDB requests per message on a warm container, the cold import
-of the device-events handler, heartbeats end to end, and weigh-ins end to end with the moto ceiling and
-the growth run (see each module). Progress goes to stderr; stdout is the table and the JSON line.
+of the device-events handler, heartbeats end to end, weigh-ins end to end with the moto ceiling and
+the growth run, and partner webhook fan-out (see each module). Progress goes to stderr; stdout is the
+table and the JSON line.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bench import cold_import, mqtt_throughput, recycling_e2e, requests_per_event
+from bench import cold_import, mqtt_throughput, recycling_e2e, requests_per_event, webhook_fanout
 from bench.hub import BenchHub, start_hub
 
 #: the issue's targets: key → (comparison, bound)
@@ -26,6 +27,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "ddb_writes_per_duplicate": ("==", 0),
     "cold_import_ratio": ("<=", 1.5),
     "growth_ratio": (">=", 0.8),
+    "webhook_signature_failures": ("==", 0),
 }
 
 
@@ -55,6 +57,7 @@ def main() -> None:
             # one local hub for both end-to-end parts (heartbeats first, on a fresh hub)
             ("heartbeats end to end", lambda: mqtt_throughput.measure(local_hub())),
             ("weigh-ins end to end", lambda: recycling_e2e.measure(local_hub())),
+            ("webhook fan-out", lambda: webhook_fanout.measure(local_hub())),
         ]
         try:
             for label, measure in parts:

@@ -22,6 +22,7 @@ class BenchHub:
     api: str
     mqtt_port: int
     aws: str
+    sandbox: str
     process: subprocess.Popen[bytes]
     log_path: Path
 
@@ -57,4 +58,5 @@ class BenchHub:
 def start_hub(tmp: Path, extra_env: dict[str, str] | None = None) -> BenchHub:
     """The e2e suite's hub launcher, with the bench's admin token and a longer start-up allowance."""
     hub = e2e.start_hub(tmp, admin_token=ADMIN_TOKEN, extra_env=extra_env, timeout_s=90)
-    return BenchHub(api=hub.api, mqtt_port=hub.mqtt_port, aws=hub.aws, process=hub.process, log_path=hub.log_path)
+    return BenchHub(api=hub.api, mqtt_port=hub.mqtt_port, aws=hub.aws, sandbox=hub.sandbox, process=hub.process,
+                    log_path=hub.log_path)

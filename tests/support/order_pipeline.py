@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,7 +64,8 @@ def start_partner(receiver: PartnerReceiver) -> PartnerReceiver:
                         receiver.refused += 1
                         status = 400
                     else:
-                        receiver.received.append({**payload, "webhook-id": headers["webhook-id"]})
+                        receiver.received.append({**payload, "webhook-id": headers["webhook-id"],
+                                                  "_arrived": time.monotonic()})
             self.send_response(status)
             self.end_headers()
 

@@ -1,0 +1,111 @@
+"""Webhook fan-out on localcloud: 1,000 paid orders offered to 5 partner receivers on loopback.
+
+Setup through the API: a community with five services, each covered by one partner whose endpoint is a
+loopback receiver that verifies every delivery with the ``standardwebhooks`` library (as a partner's
+code would); 20 residents with a residence. Timed run: 8 client threads create orders (round-robin over
+the services) and pay each one through the WeChat Pay sandbox's ``/pay`` helper — the sandbox then sends
+the signed TRANSACTION.SUCCESS callback to the hub, which offers the order (outbox → stream → webhook
+queue → sender → partner). Reported: deliveries per second over the run (first payment to last delivery)
+and the p50 / p99 time from the payment call returning to the partner having verified the delivery.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import requests
+
+from bench.hub import BenchHub, start_hub
+from tests.support.order_pipeline import PartnerReceiver, start_partner
+
+ORDERS = 1000
+PARTNERS = 5
+RESIDENTS = 20
+CLIENT_THREADS = 8
+PRICE_FEN = 2500
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct))]
+
+
+def setup(hub: BenchHub) -> tuple[str, list[PartnerReceiver], list[str]]:
+    cid = str(hub.call("POST", "/v1/admin/communities", {"name": "bench orders"})["community_id"])
+    receivers = []
+    for n in range(PARTNERS):
+        hub.call("PUT", f"/v1/admin/communities/{cid}/services/svc{n}",
+                 {"name": f"服务{n}", "price_fen": PRICE_FEN, "fulfilled_by": "partner", "accept_sla_s": 3600})
+        receiver = start_partner(PartnerReceiver())
+        partner = hub.call("POST", f"/v1/admin/communities/{cid}/partners",
+                           {"name": f"partner {n}", "services": [f"svc{n}"], "webhook_url": receiver.url})
+        receiver.secret = partner["webhook_secret"]
+        receivers.append(receiver)
+    tokens = []
+    for _ in range(RESIDENTS):
+        token = hub.call("POST", "/v1/auth/wechat", {"code": f"sandbox-{uuid.uuid4().hex}"}, token=None)["token"]
+        hub.call("PUT", "/v1/me/residence", {"community_id": cid, "building": "1", "room": "101"}, token=token)
+        tokens.append(token)
+    return cid, receivers, tokens
+
+
+def measure(hub: BenchHub | None = None, orders: int = ORDERS) -> dict[str, float]:
+    if hub is None:
+        with TemporaryDirectory() as tmp:
+            own = start_hub(Path(tmp))
+            try:
+                return measure(own, orders)
+            finally:
+                own.stop()
+    _, receivers, tokens = setup(hub)
+    paid_at: dict[str, float] = {}
+    lock = threading.Lock()
+    session = requests.Session()
+
+    def place(n: int) -> None:
+        headers = {"Authorization": f"Bearer {tokens[n % len(tokens)]}", "Idempotency-Key": f"bench-{n}"}
+        created = session.post(hub.api + "/v1/orders", json={"service_id": f"svc{n % PARTNERS}"}, headers=headers,
+                               timeout=60)
+        created.raise_for_status()
+        order = created.json()
+        paid = session.post(f"{hub.sandbox}/_sandbox/wechat/transactions/{order['payment']['out_trade_no']}/pay",
+                            timeout=60)
+        paid.raise_for_status()
+        with lock:
+            paid_at[order["order_id"]] = time.monotonic()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(CLIENT_THREADS) as pool:
+        list(pool.map(place, range(orders)))
+    placed_s = time.monotonic() - started
+    deadline = time.monotonic() + 600
+    while sum(len(r.received) for r in receivers) < orders and time.monotonic() < deadline:
+        time.sleep(0.1)
+    arrivals: dict[str, float] = {}
+    for receiver in receivers:
+        with receiver.lock:
+            for delivery in receiver.received:
+                arrivals.setdefault(delivery["data"]["order_id"], delivery["_arrived"])
+        assert receiver.server is not None
+        receiver.server.shutdown()
+    delivered = [oid for oid in paid_at if oid in arrivals]
+    latencies = [arrivals[oid] - paid_at[oid] for oid in delivered]
+    last = max(arrivals.values()) if arrivals else time.monotonic()
+    refused = sum(r.refused for r in receivers)
+    print(f"[bench] webhooks: {len(delivered)}/{orders} delivered, {refused} refused verification",
+          file=sys.stderr)
+    return {
+        "webhook_orders": orders,
+        "webhook_delivered": len(delivered),
+        "webhook_signature_failures": refused,
+        "webhook_orders_placed_per_s": round(orders / placed_s, 1),
+        "webhook_deliveries_per_s": round(len(delivered) / (last - started), 1),
+        "webhook_p50_paid_to_delivered_ms": round(_percentile(latencies, 0.50) * 1000) if latencies else -1,
+        "webhook_p99_paid_to_delivered_ms": round(_percentile(latencies, 0.99) * 1000) if latencies else -1,
+    }
