@@ -18,6 +18,7 @@ def put_service(deps: Deps, community_id: str, service_id: str, body: Mapping[st
     communities.require_community(deps, community_id)
     service = define_service(community_id, service_id, dict(body))
     deps.catalog.put_service(service)
+    deps.offer_cache.forget(community_id)
     return service
 
 

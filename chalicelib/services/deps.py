@@ -34,6 +34,7 @@ from chalicelib.ports import (
     WeChatPay,
     Withdrawals,
 )
+from chalicelib.services.offer_cache import OfferCache
 from chalicelib.services.terms_cache import TermsCache
 
 
@@ -87,6 +88,7 @@ class Deps:
     #: WeChat subscribe-message template for "订单状态" (order status)
     order_template_id: str = "order-status"
     terms_cache: TermsCache = field(default_factory=TermsCache)
+    offer_cache: OfferCache = field(default_factory=OfferCache)
     webhooks: WebhookDeps | None = None
     order_deps: OrderDeps | None = None
 

@@ -17,19 +17,31 @@ from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.orders import Change, Order, partner_share
 from chalicelib.ports import OrderWrite, OutboxEvent, SaveOutcome
 from chalicelib.services.deps import Deps
+from chalicelib.services.offer_cache import OfferTerms
 
 MAX_RACES = 5
+#: a service deleted since the order was placed keeps being offered with the catalog's default SLA
+DEFAULT_ACCEPT_SLA_S = 600
+
+
+def offer_terms(deps: Deps, community_id: str) -> OfferTerms:
+    now = deps.clock.now_ms()
+    terms = deps.offer_cache.get(community_id, now)
+    if terms is None:
+        terms = OfferTerms(services={s.service_id: s for s in deps.catalog.list_services(community_id)},
+                           partners=tuple(deps.partners.list_for_community(community_id)))
+        deps.offer_cache.put(community_id, terms, now)
+    return terms
 
 
 def candidates(deps: Deps, order: Order) -> list[str]:
     """The partners that may be offered this order: active, covering the service, oldest first."""
-    return [p.partner_id for p in deps.partners.list_for_community(order.community_id)
-            if p.active and order.service_id in p.services]
+    return offer_terms(deps, order.community_id).candidates(order.service_id)
 
 
 def accept_sla_s(deps: Deps, order: Order) -> int:
-    service = deps.catalog.get_service(order.community_id, order.service_id)
-    return service.accept_sla_s if service is not None else 600
+    service = offer_terms(deps, order.community_id).services.get(order.service_id)
+    return service.accept_sla_s if service is not None else DEFAULT_ACCEPT_SLA_S
 
 
 def transfers_for(deps: Deps, before: Order | None, change: Change) -> list[ledger.Transfer]:
@@ -113,11 +125,11 @@ def write_for(deps: Deps, before: Order | None, change: Change, *, marker: str |
 
 
 def apply(deps: Deps, order_id: str, decide: Callable[[Order], Change], *, marker: str | None = None,
-          extra: Callable[[Order], list[ledger.Transfer]] | None = None) -> Order:
-    """Read the order, decide, write — again on a lost race. ``marker`` makes the write at-most-once
-    per callback / event id even across the order's later changes."""
-    for _ in range(MAX_RACES):
-        before = deps.orders.get(order_id)
+          extra: Callable[[Order], list[ledger.Transfer]] | None = None, first: Order | None = None) -> Order:
+    """Read the order (``first``: already read by the caller), decide, write — and read again on a lost
+    race. ``marker`` makes the write at-most-once per callback / event id across later changes."""
+    for attempt in range(MAX_RACES):
+        before = first if attempt == 0 and first is not None else deps.orders.get(order_id)
         if before is None:
             raise NotFound("order not found", code="order_not_found")
         change = decide(before)

@@ -43,7 +43,7 @@ def worker_event(deps: Deps, principal: Principal, order_id: str, body: Mapping[
     return order_changes.apply(
         deps, order_id,
         lambda o: rules.partner_event(o, actor, str(kind), deps.clock.now_ms(), order_changes.candidates(deps, o),
-                                      sla, eta_minutes=eta, reason=reason))
+                                      sla, eta_minutes=eta, reason=reason), first=order)
 
 
 def partner_orders(deps: Deps, principal: Principal, limit: int, cursor: str | None) -> Page[Order]:
@@ -59,7 +59,8 @@ def expire_offers(deps: Deps, limit: int = 100) -> int:
     moved = 0
     now = deps.clock.now_ms()
     for order in deps.orders.due_offers(now, limit):
-        after = order_changes.apply(deps, order.order_id, _expiry(deps, order_changes.accept_sla_s(deps, order)))
+        after = order_changes.apply(deps, order.order_id, _expiry(deps, order_changes.accept_sla_s(deps, order)),
+                                    first=order)
         moved += after.version != order.version
     return moved
 

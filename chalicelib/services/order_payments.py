@@ -66,7 +66,7 @@ def paid(deps: Deps, out_trade_no: str, payment_ref: str, amount_fen: int, marke
     after = order_changes.apply(
         deps, order.order_id,
         lambda o: rules.pay(o, payment_ref, amount_fen, order_changes.candidates(deps, o), sla, deps.clock.now_ms()),
-        marker=marker)
+        marker=marker, first=order)
     return f"order {order.order_id} paid → {after.status.value}"
 
 
@@ -118,7 +118,8 @@ def refund_result(deps: Deps, out_trade_no: str, state: RefundState, marker: str
     ok = state is RefundState.SUCCEEDED
     after = order_changes.apply(
         deps, order.order_id, lambda o: rules.refund_settled(o, ok, deps.clock.now_ms()), marker=marker,
-        extra=lambda o: [order_changes.refund_transfer(o)] if ok and o.paid and o.amount_fen > 0 else [])
+        extra=lambda o: [order_changes.refund_transfer(o)] if ok and o.paid and o.amount_fen > 0 else [],
+        first=order)
     return f"order {order.order_id} refund {state.value} → {after.status.value}"
 
 

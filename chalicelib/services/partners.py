@@ -39,6 +39,7 @@ def register_partner(deps: Deps, community_id: str, body: Mapping[str, Any]) -> 
     partner = Partner(partner_id=partner_id, community_id=community_id, name=name, services=services,
                       stripe_account=stripe_account, created_at_ms=deps.clock.now_ms(), key_hashes=(key_hash,))
     deps.partners.add(partner)
+    deps.offer_cache.forget(community_id)
     return Registered(partner, api_key, secret)
 
 

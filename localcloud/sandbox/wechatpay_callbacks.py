@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -73,6 +74,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
+#: how many callbacks are in flight at once
+CONCURRENT_DELIVERIES = 4
+
+
 class CallbackSender:
     """Encrypts, signs and delivers notifications on WeChat's retry schedule. Thread-safe."""
 
@@ -85,6 +90,8 @@ class CallbackSender:
         self._due: list[tuple[float, int]] = []  # (monotonic due time, delivery seq): a heap
         self._worker: threading.Thread | None = None
         self._seq = 0
+        #: WeChat sends notifications concurrently, not one merchant callback at a time
+        self._pool = ThreadPoolExecutor(CONCURRENT_DELIVERIES, thread_name_prefix=WORKER_NAME)
 
     def send(self, notice: Notice, url: str) -> str:
         """Queue ``notice`` for ``url``; its notification id."""
@@ -150,7 +157,7 @@ class CallbackSender:
                 heapq.heappop(self._due)
                 delivery = self._deliveries.get(seq)
             if delivery is not None:
-                self._attempt(delivery)
+                self._pool.submit(self._attempt, delivery)
 
     def _attempt(self, delivery: _Delivery) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0",
