@@ -114,12 +114,16 @@ class CallbackSender:
             for _ in range(copies):
                 self._seq += 1
                 self._deliveries[self._seq] = _Delivery(self._seq, notification_id, notice, url, body)
-                heapq.heappush(self._due, (time.monotonic() + delay, self._seq))
-            self._lock.notify_all()
-            if self._worker is None or not self._worker.is_alive():
-                self._worker = threading.Thread(target=self._deliver_due, name=WORKER_NAME, daemon=True)
-                self._worker.start()
+                self._schedule(time.monotonic() + delay, self._seq)
         return notification_id
+
+    def _schedule(self, due: float, seq: int) -> None:
+        """Queue an attempt (the caller holds the lock) and make sure a worker is there to make it."""
+        heapq.heappush(self._due, (due, seq))
+        self._lock.notify_all()
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._deliver_due, name=WORKER_NAME, daemon=True)
+            self._worker.start()
 
     def deliveries(self, **refs: str | None) -> list[dict[str, Any]]:
         """Every delivery, oldest first; ``refs`` given (not None) must match."""
@@ -173,7 +177,7 @@ class CallbackSender:
                 delivery.gave_up = True
             else:
                 wait = RETRY_SCHEDULE_S[len(delivery.attempts) - 1] * self.retry_scale
-                heapq.heappush(self._due, (time.monotonic() + wait, delivery.seq))
+                self._schedule(time.monotonic() + wait, delivery.seq)
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only
