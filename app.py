@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import admin, callbacks, errors, meta, orders, orders_admin, partner, resident, wallet
+from chalicelib.api import admin, alarms, callbacks, errors, meta, orders, orders_admin, partner, resident, wallet
 from chalicelib.handlers import device_events, device_health, money_jobs, order_jobs, outbox_stream, webhook_jobs
 
 app = Chalice(app_name="linli")
@@ -17,6 +17,7 @@ app.register_blueprint(orders.bp)
 app.register_blueprint(orders_admin.bp)
 app.register_blueprint(partner.bp)
 app.register_blueprint(callbacks.bp)
+app.register_blueprint(alarms.bp)
 
 # Chalice needs the stream ARN at import time; infra/ replaces it with the table's real StreamArn.
 OUTBOX_STREAM_PLACEHOLDER = "arn:aws:dynamodb:cn-north-1:000000000000:table/linli-outbox/stream/placeholder"

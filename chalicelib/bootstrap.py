@@ -16,6 +16,7 @@ _deps: Deps | None = None
 def build(settings: Settings) -> Deps:
     from chalicelib.adapters.aws import IotThingRegistry
     from chalicelib.adapters.dynamo import models
+    from chalicelib.adapters.dynamo.alarms import DynamoAlarmBook
     from chalicelib.adapters.dynamo.communities import DynamoCommunities
     from chalicelib.adapters.dynamo.devices import DynamoDeviceEventStore, DynamoDevices
     from chalicelib.adapters.dynamo.ledger import DynamoLedger
@@ -32,6 +33,7 @@ def build(settings: Settings) -> Deps:
     return Deps(
         webhooks=build_webhooks(settings),
         order_deps=build_orders(settings, wechatpay),
+        alarm_book=DynamoAlarmBook(),
         clock=clock,
         ids=TimeOrderedIds(),
         communities=DynamoCommunities(),

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
+from chalicelib.domain.alarms import Alarm, AlarmStatus
 from chalicelib.domain.catalog import Service
 from chalicelib.domain.community import Community
 from chalicelib.domain.device_messages import DeviceMessage
@@ -343,7 +344,27 @@ class Orders(Protocol):
     def due_offers(self, now_ms: int, limit: int) -> list[Order]:
         """Offers whose acceptance deadline has passed."""
 
+    def payments_due(self, created_before_ms: int, limit: int) -> list[Order]:
+        """Orders still waiting for payment that were created before ``created_before_ms``."""
+
     def refunds_pending(self, limit: int) -> list[Order]: ...
+
+
+# ---------------------------------------------------------------------------------------------- alarms
+class AlarmBook(Protocol):
+    """Alarms, with at most one not-cleared alarm per (community, dedup key)."""
+
+    def current(self, community_id: str, dedup_key: str) -> Alarm | None:
+        """The alarm for this condition that is not cleared yet, if any."""
+
+    def save(self, alarm: Alarm, expected_version: int | None, events: Sequence[OutboxEvent]) -> SaveOutcome:
+        """New alarm (``expected_version`` None): CONFLICT if one for its dedup key is open meanwhile.
+        Otherwise conditional on the version; clearing frees the dedup key."""
+
+    def get(self, alarm_id: str) -> Alarm | None: ...
+    def list_for_community(self, community_id: str, status: AlarmStatus | None, limit: int,
+                           cursor: str | None) -> Page[Alarm]: ...
+    def due_escalations(self, now_ms: int, limit: int) -> list[Alarm]: ...
 
 
 # ---------------------------------------------------------------------------------------------- payments

@@ -40,6 +40,9 @@ class NewDevice(BaseModel):
     model_config = ConfigDict(extra="forbid")
     thing_name: str = Field(min_length=1, max_length=128)
     type: str
+    building: str | None = Field(default=None, min_length=1, max_length=20)
+    room: str | None = Field(default=None, min_length=1, max_length=20)
+    location: str | None = Field(default=None, min_length=1, max_length=60)
 
 
 @route(bp, BASE, "POST", summary="Create a community", auth=ADMIN, body=NewCommunity, status=201)
@@ -58,7 +61,8 @@ def get_community(ctx: Ctx, cid: str) -> dict[str, Any]:
 def register_device(ctx: Ctx, cid: str) -> dict[str, Any]:
     ctx.community(cid)
     body = ctx.body(NewDevice)
-    return views.device(communities.register_device(bootstrap.deps(), cid, body.thing_name, body.type))
+    return views.device(communities.register_device(bootstrap.deps(), cid, body.thing_name, body.type,
+                                                    body.building, body.room, body.location))
 
 
 @route(bp, BASE + "/{cid}/devices", "GET", summary="List devices", auth=STAFF_OR_ADMIN, query=("limit", "cursor"))

@@ -32,7 +32,8 @@ def device(d: Device) -> dict[str, Any]:
         last_event = {"kind": d.last_event.kind, "event_id": d.last_event.event_id, "ts": iso(d.last_event.ts_ms)}
     return {"thing_name": d.thing_name, "community_id": d.community_id, "type": d.type.value,
             "status": d.status.value, "registered_at": iso(d.registered_at_ms),
-            "last_seen": iso(d.last_seen_ms), "last_event": last_event}
+            "last_seen": iso(d.last_seen_ms), "last_event": last_event, "building": d.building, "room": d.room,
+            "location": d.location}
 
 
 def reject(r: Reject) -> dict[str, Any]:

@@ -53,6 +53,16 @@ class Device:
     registered_at_ms: int
     last_seen_ms: int | None = None
     last_event: LastEvent | None = None
+    #: where it is: a household's meter or security panel names its building and room; a door, bin or
+    #: irrigation zone may name its place in ``location`` ("north gate", "zone A")
+    building: str | None = None
+    room: str | None = None
+    location: str | None = None
+
+    @property
+    def household(self) -> str | None:
+        """``{building}-{room}`` for a device that belongs to one household."""
+        return f"{self.building}-{self.room}" if self.building and self.room else None
 
     @property
     def is_active(self) -> bool:

@@ -24,6 +24,8 @@ from typing import Any
 from chalicelib.domain.errors import BadInput, Forbidden, IllegalTransition
 
 MAX_NOTE = 200
+#: an order not paid within this is cancelled (WeChat JSAPI orders expire after 2 h by default)
+PAYMENT_WINDOW_MS = 2 * 3600 * 1000
 MAX_ETA_MINUTES = 24 * 60
 MAX_REASON = 200
 STAFF = "staff"
@@ -271,6 +273,16 @@ def cancel(order: Order, now_ms: int, by: str) -> Change:
     moved = _moved(order, OrderStatus.CANCELLED, now_ms, by, offer_deadline_ms=None,
                    refund=RefundStatus.PENDING if order.paid else None)
     return Change(moved, _told(moved, events), refund=order.paid)
+
+
+def payment_expired(order: Order, now_ms: int) -> Change:
+    """Nobody paid within the payment window: the order is cancelled (a payment arriving later is
+    refunded, see ``pay``)."""
+    waiting = order.status is OrderStatus.PENDING_PAYMENT and not order.paid
+    if not waiting or now_ms - order.created_at_ms < PAYMENT_WINDOW_MS:
+        return Change(order, (), changed=False)
+    moved = _moved(order, OrderStatus.CANCELLED, now_ms, "payment_timeout", reason="payment_timeout")
+    return Change(moved, _told(moved, []))
 
 
 def refund_settled(order: Order, succeeded: bool, now_ms: int) -> Change:

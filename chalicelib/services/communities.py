@@ -28,8 +28,11 @@ def require_community(deps: Deps, community_id: str) -> Community:
     return community
 
 
-def register_device(deps: Deps, community_id: str, thing_name: str, device_type: str) -> Device:
+def register_device(deps: Deps, community_id: str, thing_name: str, device_type: str,
+                    building: str | None = None, room: str | None = None, location: str | None = None) -> Device:
     require_community(deps, community_id)
+    if (building is None) != (room is None):
+        raise BadInput("give both building and room (a household's device) or neither", code="invalid_location")
     if not THING_NAME.fullmatch(thing_name):
         raise BadInput("thing_name must be 1–128 letters, digits, ':', '_' or '-'", code="invalid_thing_name")
     try:
@@ -37,7 +40,8 @@ def register_device(deps: Deps, community_id: str, thing_name: str, device_type:
     except ValueError as exc:
         raise BadInput(f"type must be one of {[t.value for t in DeviceType]}", code="invalid_device_type") from exc
     device = Device(thing_name=thing_name, community_id=community_id, type=kind,
-                    status=DeviceStatus.ACTIVE, registered_at_ms=deps.clock.now_ms())
+                    status=DeviceStatus.ACTIVE, registered_at_ms=deps.clock.now_ms(), building=building, room=room,
+                    location=location)
     deps.devices.register(device, OutboxEvent(
         type="device.registered", community_id=community_id, key=thing_name,
         data={"thing_name": thing_name, "type": kind.value}))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from chalicelib.domain.device_messages import ClockWindow
 from chalicelib.ports import (
+    AlarmBook,
     CardPayments,
     Catalog,
     Clock,
@@ -91,6 +92,15 @@ class Deps:
     offer_cache: OfferCache = field(default_factory=OfferCache)
     webhooks: WebhookDeps | None = None
     order_deps: OrderDeps | None = None
+    alarm_book: AlarmBook | None = None
+
+    @property
+    def alarms(self) -> AlarmBook:
+        if self.alarm_book is None:
+            raise RuntimeError("alarms are not configured in these dependencies")
+        return self.alarm_book
+
+
 
     def _orders(self) -> OrderDeps:
         if self.order_deps is None:

@@ -2,8 +2,9 @@
 
 Seams for capabilities: ``INGESTERS`` maps a kind to its own ingestion when what the message does must
 be written in the same transaction as its dedupe marker (a weigh-in's credit); ``EFFECTS`` maps a kind
-to what it does after being recorded (fill alarms, meter usage …). A kind with neither is recorded only:
-the device's ``last_seen`` and last event move, and the event is marked processed.
+to what it does once the message passed its checks (fill tasks, meter usage, alarms …) — run before the
+message is marked processed, so an effect must be idempotent by (thing, event id). A kind with neither
+is recorded only: the device's ``last_seen`` and last event move, and the event is marked processed.
 """
 
 from __future__ import annotations
@@ -49,10 +50,13 @@ def ingest(deps: Deps, message: DeviceMessage, raw: RawDeviceMessage) -> IngestR
         check_reading(message.reading)
     except Rejected as rejected:
         return reject(deps, raw, rejected, event_id=message.event_id)
-    advance = device.last_seen_ms is None or message.received_at_ms > device.last_seen_ms
-    if deps.device_events.record(message, advance) is RecordOutcome.DUPLICATE:
-        return IngestResult(Outcome.DUPLICATE)
+    # The effect runs before the message is marked processed: if it fails, the queue redelivers the
+    # message and the effect runs again (effects are idempotent by event id); marked first, a failed
+    # effect would be lost for good.
     effect = EFFECTS.get(message.kind)
     if effect is not None:
         effect(deps, message, device)
+    advance = device.last_seen_ms is None or message.received_at_ms > device.last_seen_ms
+    if deps.device_events.record(message, advance) is RecordOutcome.DUPLICATE:
+        return IngestResult(Outcome.DUPLICATE)
     return IngestResult(Outcome.ACCEPTED)

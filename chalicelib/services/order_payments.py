@@ -16,7 +16,7 @@ from chalicelib.domain import ledger
 from chalicelib.domain import orders as rules
 from chalicelib.domain.errors import CallbackRejected, UpstreamUnavailable
 from chalicelib.domain.orders import Order, OrderStatus, Provider, RefundStatus
-from chalicelib.ports import Charge, PayNotification, Refund, RefundState, StripeEvent
+from chalicelib.ports import Charge, ChargeState, PayNotification, Refund, RefundState, StripeEvent
 from chalicelib.services import order_changes
 from chalicelib.services.deps import Deps
 
@@ -138,6 +138,29 @@ def start_refund(deps: Deps, order_id: str) -> str:
     if refund.state is RefundState.PENDING:
         return f"refund {out_refund_no} pending"
     return refund_result(deps, order.out_trade_no, refund.state, None)
+
+
+def expire_unpaid(deps: Deps, limit: int = 50) -> int:
+    """The job: orders unpaid after the payment window. WeChat is asked first — a payment whose callback
+    was lost is applied — otherwise the WeChat order is closed and ours cancelled."""
+    now = deps.clock.now_ms()
+    ended = 0
+    for order in deps.orders.payments_due(now - rules.PAYMENT_WINDOW_MS, limit):
+        try:
+            if order.provider is Provider.WECHATPAY and order.out_trade_no:
+                charge = deps.jsapi.query_order(order.out_trade_no)
+                if charge is not None and charge.state in (ChargeState.SUCCEEDED, ChargeState.REFUNDED):
+                    paid(deps, order.out_trade_no, charge.provider_ref or "", charge.amount_fen,
+                         f"wxquery:{order.out_trade_no}")
+                    ended += 1
+                    continue
+                deps.jsapi.close_order(order.out_trade_no)
+        except UpstreamUnavailable:
+            continue  # the next run asks again
+        order_changes.apply(deps, order.order_id, lambda o: rules.payment_expired(o, deps.clock.now_ms()),
+                            first=order)
+        ended += 1
+    return ended
 
 
 def check_refunds(deps: Deps, limit: int = 50) -> int:

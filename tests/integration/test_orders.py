@@ -17,7 +17,7 @@ from time_machine import TimeMachineFixture
 from chalicelib.adapters.stripe_pay import StripeCardPayments
 from chalicelib.adapters.wechatpay import WeChatPayClient
 from chalicelib.domain import ledger
-from chalicelib.services import communities, ledger_audit, order_flow
+from chalicelib.services import communities, ledger_audit, order_flow, order_payments
 from chalicelib.services.deps import Deps
 from localcloud.resources import LocalResources
 from localcloud.sandbox import SandboxServer, WeChatPayCredentials, WeChatPaySandbox, generate_wechatpay_credentials
@@ -316,3 +316,23 @@ def test_everyone_sees_only_their_own_orders(shop: Shop) -> None:
     assert shop.api("GET", f"/v1/admin/communities/{shop.cid}/orders/work", token=clean2)[0] == 403
     # a wrong partner key
     assert shop.api("GET", "/v1/partner/orders", token=clean2 + "x")[0] == 401
+
+
+def test_an_unpaid_order_is_closed_after_two_hours_unless_wechat_says_it_was_paid(
+        shop: Shop, hub: Deps, time_machine: TimeMachineFixture) -> None:
+    alice = shop.resident("alice")
+    unpaid, lost_callback = shop.order(alice), shop.order(alice)
+    # the second was paid, but its callback never reached the hub
+    shop.wechatpay.pay(lost_callback["payment"]["out_trade_no"])
+    shop.callbacks.wait_for(shop.posted + 1)
+    shop.posted = len(shop.callbacks.received)
+    assert order_payments.expire_unpaid(hub) == 0  # not yet two hours
+    time_machine.move_to(datetime.now(tz=UTC) + timedelta(hours=2, seconds=1), tick=True)
+    assert order_payments.expire_unpaid(hub) == 2
+    shop.pipeline.run()
+    assert shop.get(alice, unpaid["order_id"])["status"] == "cancelled"
+    closed = shop.wechatpay.order(unpaid["payment"]["out_trade_no"])
+    assert closed is not None and closed["trade_state"] == "CLOSED"
+    assert shop.get(alice, lost_callback["order_id"])["status"] == "offered"
+    assert shop.partners["clean1"][1].types().count("order.offered") == 1
+    shop.books_ok()

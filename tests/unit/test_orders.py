@@ -166,3 +166,12 @@ def test_a_service_definition_with_defaults() -> None:
     service = define_service("c_1", "laundry-rescue", {"name": "雨天收衣", "price_fen": 0, "fulfilled_by": "staff"})
     assert service.is_free and service.fulfilled_by is FulfilledBy.STAFF and service.accept_sla_s == 600
     assert replace(service, active=False).active is False
+
+
+def test_an_order_unpaid_after_the_payment_window_is_cancelled() -> None:
+    order = new_order()
+    assert not rules.payment_expired(order, T0 + rules.PAYMENT_WINDOW_MS - 1).changed
+    change = rules.payment_expired(order, T0 + rules.PAYMENT_WINDOW_MS)
+    assert change.order.status is OrderStatus.CANCELLED and change.order.reason == "payment_timeout"
+    assert not change.refund and ("order.updated", "resident") in types(change)
+    assert not rules.payment_expired(paid_order(), T0 + 10 * rules.PAYMENT_WINDOW_MS).changed

@@ -27,6 +27,9 @@ def to_device(item: DeviceItem) -> Device:
         registered_at_ms=int(item.registered_at_ms),
         last_seen_ms=None if item.last_seen_ms is None else int(item.last_seen_ms),
         last_event=last_event,
+        building=item.building,
+        room=item.room,
+        location=item.location,
     )
 
 
@@ -35,7 +38,8 @@ class DynamoDevices:
         pk, sk = keys.device(device.thing_name)
         item = DeviceItem(pk, sk, thing_name=device.thing_name, community_id=device.community_id,
                           device_type=device.type.value, status=device.status.value,
-                          registered_at_ms=device.registered_at_ms,
+                          registered_at_ms=device.registered_at_ms, building=device.building, room=device.room,
+                          location=device.location,
                           gsi1pk=keys.devices_of(device.community_id), gsi1sk=device.thing_name)
         tw = txn.write()
         try:

@@ -130,6 +130,10 @@ def offer_due(shard: int) -> str:
     return f"OFFER_DUE#{shard}"
 
 
+def payment_due(shard: int) -> str:
+    return f"PAYMENT_DUE#{shard}"
+
+
 def refund_due(shard: int) -> str:
     return f"REFUND_DUE#{shard}"
 
@@ -140,3 +144,22 @@ def staff_work(cid: str) -> str:
 
 def applied(marker: str) -> tuple[str, str]:
     return f"APPLIED#{marker}", "N"
+
+
+def alarm(alarm_id: str) -> tuple[str, str]:
+    return f"ALARM#{alarm_id}", "A"
+
+
+def alarm_condition(cid: str, dedup_key: str) -> tuple[str, str]:
+    return f"ALARM_KEY#{cid}#{dedup_key}", "K"
+
+
+def alarms_of(cid: str, status: str) -> str:
+    return f"ALARMS#{cid}#{status}"
+
+
+ALARM_ESCALATION_SHARDS = 4
+
+
+def alarm_escalation(shard: int) -> str:
+    return f"ALARM_ESCALATION#{shard}"

@@ -26,8 +26,12 @@ Key layout (one line per item type; see docs/decisions.md):
                                               gsi2 while offered: OFFER_DUE#{n} / {deadline_ms}#{oid}
                                               gsi2 while staff must act: STAFF_WORK#{cid} / {created_ms}#{oid}
                                               gsi2 while a refund is due: REFUND_DUE#{n} / {updated_ms}#{oid}
+                                              gsi2 while unpaid: PAYMENT_DUE#{n} / {created_ms}#{oid}
   PARTNER_ORDERS#{pid}      {created_ms}#{oid} an order offered to a partner (its list)
   APPLIED#{marker}          N                 a payment callback / partner event already applied (TTL)
+  ALARM#{aid}               A                 an alarm           gsi1: ALARMS#{cid}#{status} / {opened_ms}#{aid}
+                                              gsi2 while an ack is due: ALARM_ESCALATION#{n} / {due_ms}#{aid}
+  ALARM_KEY#{cid}#{dedup}   K                 the not-cleared alarm of a condition (deleted when cleared)
 """
 
 from __future__ import annotations
@@ -96,6 +100,9 @@ class DeviceItem(HubItem, discriminator="device"):
     last_event_kind = UnicodeAttribute(null=True)
     last_event_id = UnicodeAttribute(null=True)
     last_event_ts_ms = NumberAttribute(null=True)
+    building = UnicodeAttribute(null=True)
+    room = UnicodeAttribute(null=True)
+    location = UnicodeAttribute(null=True)
 
 
 class SeenEventItem(HubItem, discriminator="seen"):
@@ -252,6 +259,19 @@ class OrderItem(HubItem, discriminator="order"):
 
 class PartnerOrderItem(HubItem, discriminator="partner_order"):
     order_id = UnicodeAttribute()
+
+
+class AlarmItem(HubItem, discriminator="alarm"):
+    """The alarm as JSON plus what conditions and indexes need."""
+
+    alarm_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    version = NumberAttribute()
+    data = JSONAttribute()
+
+
+class AlarmKeyItem(HubItem, discriminator="alarm_key"):
+    alarm_id = UnicodeAttribute()
 
 
 class OutboxItem(Model):

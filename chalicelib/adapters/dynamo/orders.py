@@ -62,6 +62,8 @@ def _work_queue(order: Order) -> tuple[str, str] | None:
     waiting_for_staff = order.status in WAITING_FOR_STAFF or (order.assignee == STAFF and order.status in OPEN)
     if waiting_for_staff:
         return keys.staff_work(order.community_id), f"{order.created_at_ms:013d}#{order.order_id}"
+    if order.status is OrderStatus.PENDING_PAYMENT:
+        return keys.payment_due(_shard(order.order_id)), f"{order.created_at_ms:013d}#{order.order_id}"
     if order.refund is RefundStatus.PENDING:
         return keys.refund_due(_shard(order.order_id)), f"{order.updated_at_ms:013d}#{order.order_id}"
     return None
@@ -152,6 +154,9 @@ class DynamoOrders:
 
     def due_offers(self, now_ms: int, limit: int) -> list[Order]:
         return self._due([keys.offer_due(n) for n in range(keys.ORDER_QUEUE_SHARDS)], now_ms, limit)
+
+    def payments_due(self, created_before_ms: int, limit: int) -> list[Order]:
+        return self._due([keys.payment_due(n) for n in range(keys.ORDER_QUEUE_SHARDS)], created_before_ms, limit)
 
     def refunds_pending(self, limit: int) -> list[Order]:
         return self._due([keys.refund_due(n) for n in range(keys.ORDER_QUEUE_SHARDS)], None, limit)
