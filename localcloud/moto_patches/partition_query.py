@@ -1,7 +1,8 @@
 """Base-table Query reads one partition, not every item of the table.
 
 Why and what is measured: "Query: per partition, not per table" in the package docstring
-(:mod:`localcloud.moto_patches`).
+(:mod:`localcloud.moto_patches`). ``Table.query`` has this one replacement; it hands queries on a
+secondary index to :func:`localcloud.moto_patches.index_query.query`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from typing import Any
 
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
+
+from localcloud.moto_patches import index_query
 
 _MOTO_TABLE_QUERY: Any = Table.__dict__["query"]
 
@@ -36,10 +39,11 @@ class _OnePartition:
 
 def _query(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
     index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-    if index_name or hash_key is None:
+    if index_name:
+        return index_query.query(self, hash_key, *args, **kwargs)
+    if hash_key is None:
         return _MOTO_TABLE_QUERY(self, hash_key, *args, **kwargs)
     return _MOTO_TABLE_QUERY(_OnePartition(self, hash_key), hash_key, *args, **kwargs)
-
 
 
 def class_replacements() -> dict[tuple[type, str], Any]:

@@ -573,3 +573,292 @@ def test_item_size_limit_is_the_same_as_moto() -> None:
     assert "body" in patched["under"] and len(patched["many attributes"]) == 43
     assert patched["over"]["Code"] == "ValidationException"
     assert patched["update past the limit"]["Code"] == "ValidationException"
+
+
+# ------------------------------------------------------------------------------------ secondary indexes
+IDX, SOLO = "idx", "solo"  # IDX: pk+sk, GSIs by_owner (owner, at), sparse (flag), by_rank (rank: N), by_tag
+#                            (tag, queried only at the end), LSI by_at (pk, at). SOLO: id only, GSI by_owner.
+OWNERS = ("o0", "o1", "o2", "o3")
+
+
+def _create_index_tables(ddb: Any) -> None:
+    def gsi(name: str, hash_attr: str, range_attr: str | None = None) -> dict[str, Any]:
+        schema = [{"AttributeName": hash_attr, "KeyType": "HASH"}]
+        if range_attr:
+            schema.append({"AttributeName": range_attr, "KeyType": "RANGE"})
+        return {"IndexName": name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}}
+
+    types = {"pk": "S", "sk": "S", "owner": "S", "at": "S", "flag": "S", "rank": "N", "tag": "S"}
+    ddb.create_table(
+        TableName=IDX, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": kind} for name, kind in types.items()],
+        GlobalSecondaryIndexes=[gsi("by_owner", "owner", "at"), gsi("sparse", "flag"), gsi("by_rank", "rank"),
+                                gsi("by_tag", "tag", "at")],
+        LocalSecondaryIndexes=[{"IndexName": "by_at", "Projection": {"ProjectionType": "KEYS_ONLY"},
+                                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                                              {"AttributeName": "at", "KeyType": "RANGE"}]}])
+    ddb.create_table(
+        TableName=SOLO, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
+                              {"AttributeName": "owner", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[gsi("by_owner", "owner")])
+
+
+def _idx_key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": _s(pk), "sk": _s(sk)}
+
+
+def _seed_index_tables(ddb: Any) -> None:
+    """60 IDX items in 6 partitions, inserted out of order: 4 owners with repeated ``at`` values (ties broken
+    by the table keys), some without an owner or without ``at`` (not in by_owner), every third flagged,
+    ranks written as "1", "1.0" and "2"; 12 SOLO items, some without an owner."""
+    rows = [(p, i) for p in range(6) for i in range(10)]
+    rows = rows[7:] + rows[:7]
+    rows.reverse()
+    for p, i in rows:
+        item: dict[str, Any] = {**_idx_key(f"p{p}", f"s{i:02d}"), "n": _n(p * 10 + i), "body": _s(f"b{p}{i}")}
+        if (p + i) % 7:
+            item["owner"] = _s(OWNERS[(p * 3 + i) % 4])
+        if i != 4:
+            item["at"] = _s(f"2024-0{1 + i % 3}-{(p + i) % 5:02d}")
+        if i % 3 == 0:
+            item["flag"] = _s("yes")
+        item["rank"] = _n(1) if i % 2 else ({"N": "1.0"} if i % 4 else _n(2))
+        item["tag"] = _s(f"t{i % 2}")
+        ddb.put_item(TableName=IDX, Item=item)
+    for i in (5, 1, 9, 0, 11, 3, 7, 2, 10, 4, 8, 6):
+        item = {"id": _s(f"id{i:02d}"), "n": _n(i)}
+        if i % 5:
+            item["owner"] = _s(OWNERS[i % 3])
+        ddb.put_item(TableName=SOLO, Item=item)
+
+
+def _owner(owner: str, condition: str = "", **values: dict[str, str]) -> dict[str, Any]:
+    return {"TableName": IDX, "IndexName": "by_owner", "KeyConditionExpression": f"#o = :o{condition}",
+            "ExpressionAttributeNames": {"#o": "owner"}, "ExpressionAttributeValues": {":o": _s(owner), **values}}
+
+
+INDEX_QUERIES: dict[str, dict[str, Any]] = {
+    **{f"owner {owner}": _owner(owner) for owner in OWNERS},
+    "owner absent": _owner("nobody"),
+    "at =": _owner("o1", " AND #a = :a", **{":a": _s("2024-02-01")}) | {
+        "ExpressionAttributeNames": {"#o": "owner", "#a": "at"}},
+    "at <": _owner("o2", " AND #a < :a", **{":a": _s("2024-02-02")}) | {
+        "ExpressionAttributeNames": {"#o": "owner", "#a": "at"}},
+    "at >=": _owner("o0", " AND #a >= :a", **{":a": _s("2024-02-02")}) | {
+        "ExpressionAttributeNames": {"#o": "owner", "#a": "at"}},
+    "begins_with": _owner("o3", " AND begins_with(#a, :a)", **{":a": _s("2024-03")}) | {
+        "ExpressionAttributeNames": {"#o": "owner", "#a": "at"}},
+    "between, newest first": _owner("o1", " AND #a BETWEEN :a AND :b",
+                                    **{":a": _s("2024-01-02"), ":b": _s("2024-03-01")}) | {
+        "ExpressionAttributeNames": {"#o": "owner", "#a": "at"}, "ScanIndexForward": False},
+    "newest first": _owner("o2") | {"ScanIndexForward": False},
+    "filter and projection": _owner("o3") | {
+        "FilterExpression": "n > :ten", "ProjectionExpression": "pk, sk, #o, n",
+        "ExpressionAttributeValues": {":o": _s("o3"), ":ten": _n(10)}},
+    "sparse": {"TableName": IDX, "IndexName": "sparse", "KeyConditionExpression": "flag = :y",
+               "ExpressionAttributeValues": {":y": _s("yes")}},
+    "sparse, newest first": {"TableName": IDX, "IndexName": "sparse", "KeyConditionExpression": "flag = :y",
+                             "ExpressionAttributeValues": {":y": _s("yes")}, "ScanIndexForward": False},
+    "rank 1.00 (N equality)": {"TableName": IDX, "IndexName": "by_rank", "KeyConditionExpression": "#r = :r",
+                               "ExpressionAttributeNames": {"#r": "rank"},
+                               "ExpressionAttributeValues": {":r": {"N": "1.00"}}},
+    "lsi": {"TableName": IDX, "IndexName": "by_at", "KeyConditionExpression": "pk = :p AND #a > :a",
+            "ExpressionAttributeNames": {"#a": "at"},
+            "ExpressionAttributeValues": {":p": _s("p2"), ":a": _s("2024-01-02")}},
+    "solo": {"TableName": SOLO, "IndexName": "by_owner", "KeyConditionExpression": "#o = :o",
+             "ExpressionAttributeNames": {"#o": "owner"}, "ExpressionAttributeValues": {":o": _s("o1")}},
+}
+LATE_QUERIES: dict[str, dict[str, Any]] = {  # an index first asked for after all the writes
+    "tag": {"TableName": IDX, "IndexName": "by_tag", "KeyConditionExpression": "tag = :t",
+            "ExpressionAttributeValues": {":t": _s("t1")}},
+}
+
+
+def _pages(ddb: Any, query: dict[str, Any], limit: int | None) -> list[dict[str, Any]]:
+    """Every page of ``query`` (``limit`` items a page), following LastEvaluatedKey."""
+    pages, kwargs = [], dict(query, **({"Limit": limit} if limit else {}))
+    while True:
+        page = ddb.query(**kwargs)
+        pages.append({k: page.get(k) for k in ("Items", "Count", "ScannedCount", "LastEvaluatedKey")})
+        if "LastEvaluatedKey" not in page:
+            return pages
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _index_snapshot(ddb: Any, queries: dict[str, dict[str, Any]] = INDEX_QUERIES) -> dict[str, Any]:
+    return {name: {"whole": _pages(ddb, query, None), "by 4": _pages(ddb, query, 4)}
+            for name, query in queries.items()}
+
+
+def _pks(snapshot: dict[str, Any], name: str) -> list[tuple[str, str]]:
+    return [(item["pk"]["S"], item["sk"]["S"]) for page in snapshot[name]["whole"] for item in page["Items"]]
+
+
+def _set_owner(owner: str) -> dict[str, Any]:
+    return {"UpdateExpression": "SET #o = :o", "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":o": _s(owner)}}
+
+
+def _index_story(patched: bool) -> dict[str, Any]:
+    """The index queries after each kind of write, in a fresh moto, with or without the patches."""
+    with _patch_state(patched), mock_aws():
+        ddb: Any = boto3.client("dynamodb", region_name=REGION)
+        _create_index_tables(ddb)
+        _seed_index_tables(ddb)
+        story: dict[str, Any] = {"seeded": _index_snapshot(ddb)}  # (builds the indexes the writes then keep)
+
+        # updates: move between owners, leave the sparse index, join it, lose the index range key
+        ddb.update_item(TableName=IDX, Key=_idx_key("p0", "s01"), **_set_owner("o2"))
+        ddb.update_item(TableName=IDX, Key=_idx_key("p1", "s02"), UpdateExpression="REMOVE #o, flag",
+                        ExpressionAttributeNames={"#o": "owner"})
+        ddb.update_item(TableName=IDX, Key=_idx_key("p2", "s05"), UpdateExpression="SET flag = :y, #r = :r",
+                        ExpressionAttributeNames={"#r": "rank"},
+                        ExpressionAttributeValues={":y": _s("yes"), ":r": {"N": "2.0"}})
+        ddb.update_item(TableName=IDX, Key=_idx_key("p3", "s06"), UpdateExpression="REMOVE #a",
+                        ExpressionAttributeNames={"#a": "at"})
+        ddb.update_item(TableName=IDX, Key=_idx_key("p9", "new"), UpdateExpression="SET #o = :o, #a = :a",
+                        ExpressionAttributeNames={"#o": "owner", "#a": "at"},
+                        ExpressionAttributeValues={":o": _s("o1"), ":a": _s("2024-01-01")})  # creates it
+        with pytest.raises(ClientError):  # a failed condition changes nothing
+            ddb.update_item(TableName=IDX, Key=_idx_key("p0", "s02"), ConditionExpression="n = :x",
+                            **(_set_owner("o3") | {"ExpressionAttributeValues": {":o": _s("o3"), ":x": _n(-1)}}))
+        ddb.update_item(TableName=SOLO, Key={"id": _s("id01")}, **_set_owner("o2"))
+        story["updated"] = _index_snapshot(ddb)
+
+        # puts over existing items and deletes
+        ddb.put_item(TableName=IDX, Item={**_idx_key("p4", "s03"), "owner": _s("o0"), "at": _s("2024-01-01")})
+        ddb.put_item(TableName=IDX, Item={**_idx_key("p4", "s05"), "n": _n(0)})  # out of every GSI
+        ddb.delete_item(TableName=IDX, Key=_idx_key("p5", "s00"))
+        ddb.delete_item(TableName=IDX, Key=_idx_key("p5", "s01"))
+        ddb.delete_item(TableName=SOLO, Key={"id": _s("id02")})
+        story["put and deleted"] = _index_snapshot(ddb)
+
+        # a transaction that goes through, then one that is cancelled on its last item
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": IDX, "Item": {**_idx_key("p8", "t1"), "owner": _s("o3"), "at": _s("2024-02-03"),
+                                                "flag": _s("yes")}}},
+            {"Update": {"TableName": IDX, "Key": _idx_key("p0", "s03"), **_set_owner("o0")}},
+            {"Delete": {"TableName": IDX, "Key": _idx_key("p1", "s03")}},
+            {"Update": {"TableName": SOLO, "Key": {"id": _s("id03")}, **_set_owner("o1")}},
+        ])
+        story["transaction"] = _index_snapshot(ddb)
+        with pytest.raises(ClientError) as cancelled:
+            ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": IDX, "Item": {**_idx_key("p8", "t2"), "owner": _s("o1"),
+                                                    "at": _s("2024-01-01"), "flag": _s("yes")}}},
+                {"Put": {"TableName": IDX, "Item": {**_idx_key("p0", "s05"), "owner": _s("o3"),
+                                                    "at": _s("2024-03-03")}}},
+                {"Update": {"TableName": IDX, "Key": _idx_key("p0", "s06"), **_set_owner("o2")}},
+                {"Update": {"TableName": IDX, "Key": _idx_key("p2", "s02"), "UpdateExpression": "REMOVE #o",
+                            "ExpressionAttributeNames": {"#o": "owner"}}},
+                {"Delete": {"TableName": IDX, "Key": _idx_key("p2", "s03")}},
+                {"Update": {"TableName": SOLO, "Key": {"id": _s("id04")}, **_set_owner("o2")}},
+                {"ConditionCheck": {"TableName": IDX, "Key": _idx_key("p3", "s03"),
+                                    "ConditionExpression": "attribute_not_exists(pk)"}},
+            ])
+        story["cancelled"] = {"error": _error(cancelled.value), "queries": _index_snapshot(ddb)}
+
+        # batch writes: puts (new and over existing) and deletes
+        ddb.batch_write_item(RequestItems={
+            IDX: [{"PutRequest": {"Item": {**_idx_key("p7", f"b{i}"), "owner": _s(OWNERS[i % 4]),
+                                           "at": _s(f"2024-0{1 + i % 3}-0{i % 4}"), "flag": _s("yes")}}}
+                  for i in range(6)]
+            + [{"PutRequest": {"Item": {**_idx_key("p0", "s07"), "owner": _s("o1"), "at": _s("2024-03-01")}}},
+               {"DeleteRequest": {"Key": _idx_key("p0", "s09")}}, {"DeleteRequest": {"Key": _idx_key("p3", "s00")}}],
+            SOLO: [{"PutRequest": {"Item": {"id": _s("id20"), "owner": _s("o1")}}},
+                   {"DeleteRequest": {"Key": {"id": _s("id06")}}}],
+        })
+        story["batch"] = _index_snapshot(ddb)
+        story["late index"] = _index_snapshot(ddb, LATE_QUERIES)
+        return story
+
+
+def test_index_queries_are_the_same_as_moto() -> None:
+    patched, unpatched = _index_story(True), _index_story(False)
+
+    assert patched == unpatched  # every query, whole and 4 a page, after every kind of write
+    seeded, updated = patched["seeded"], patched["updated"]
+    everyone = {key for owner in OWNERS for key in _pks(seeded, f"owner {owner}")}
+    assert everyone == {(f"p{p}", f"s{i:02d}") for p in range(6) for i in range(10) if (p + i) % 7 and i != 4}
+    assert ("p0", "s04") not in everyone and ("p0", "s07") not in everyone  # no ``at``; no owner
+    assert _pks(seeded, "owner absent") == []
+    assert {pk_sk[1] for pk_sk in _pks(seeded, "sparse")} == {"s00", "s03", "s06", "s09"}
+    assert len(_pks(seeded, "rank 1.00 (N equality)")) == 42  # "1" (30 items) and "1.0" (12)
+    assert _pks(seeded, "newest first") == _pks(seeded, "owner o2")[::-1]
+    for name in INDEX_QUERIES:  # the pages are the whole, cut in fours
+        if "filter" not in name:
+            assert [item for page in seeded[name]["by 4"] for item in page["Items"]] == [
+                item for page in seeded[name]["whole"] for item in page["Items"]]
+    assert len(seeded["owner o1"]["by 4"]) > 2
+
+    assert ("p0", "s01") in _pks(updated, "owner o2") and ("p0", "s01") not in _pks(updated, "owner o1")
+    assert all(("p1", "s02") not in _pks(updated, f"owner {owner}") for owner in OWNERS)
+    assert ("p2", "s05") in _pks(updated, "sparse")
+    assert ("p3", "s06") not in _pks(updated, f"owner {OWNERS[(9 + 6) % 4]}")
+    assert ("p9", "new") in _pks(updated, "owner o1")
+    after_writes = patched["put and deleted"]
+    assert ("p4", "s03") in _pks(after_writes, "owner o0")
+    assert all(("p4", "s05") not in _pks(after_writes, name) for name in INDEX_QUERIES if name != "solo")
+    assert ("p5", "s01") not in _pks(after_writes, f"owner {OWNERS[(15 + 1) % 4]}")
+    committed = patched["transaction"]
+    assert ("p8", "t1") in _pks(committed, "owner o3") and ("p8", "t1") in _pks(committed, "sparse")
+    assert ("p0", "s03") in _pks(committed, "owner o0")
+    assert patched["cancelled"]["error"]["Code"] == "TransactionCanceledException"
+    assert patched["cancelled"]["queries"] == committed  # the cancelled writes left no trace in any index
+    batch = patched["batch"]
+    assert {pk_sk for pk_sk in _pks(batch, "sparse") if pk_sk[0] == "p7"} == {("p7", f"b{i}") for i in range(6)}
+    assert ("p0", "s07") in _pks(batch, "owner o1") and ("p0", "s09") not in _pks(batch, "sparse")
+    assert len(_pks(patched["late index"], "tag")) > 20
+
+
+def test_index_is_rebuilt_after_writes_made_while_uninstalled() -> None:
+    query = _owner("o2")
+    with _patch_state(True), mock_aws():
+        ddb: Any = boto3.client("dynamodb", region_name=REGION)
+        _create_index_tables(ddb)
+        _seed_index_tables(ddb)
+        before = _pks(_index_snapshot(ddb, {"q": query}), "q")  # builds the index
+        assert ("p0", "s01") not in before
+        moto_patches.uninstall()
+        ddb.update_item(TableName=IDX, Key=_idx_key("p0", "s01"), **_set_owner("o2"))  # moto's own update
+        moto_patches.install()
+        assert moto_patches.installed()
+        after = _pks(_index_snapshot(ddb, {"q": query}), "q")
+        assert sorted(after) == sorted([*before, ("p0", "s01")])
+
+
+def test_mirrored_moto_sources_are_the_ones_read(caplog: pytest.LogCaptureFixture) -> None:
+    from localcloud.moto_patches import index_query
+
+    with _patch_state(False), caplog.at_level("WARNING", logger="localcloud.moto_patches"):
+        index_query.warn_if_moto_changed()
+    assert caplog.records == []
+
+
+def _index_query_rate(preloaded: int, queries: int = 100) -> float:
+    """GSI queries per second of a 10-item owner in a table that also holds ``preloaded`` other items."""
+    with mock_aws():
+        ddb: Any = boto3.client("dynamodb", region_name=REGION)
+        _create_index_tables(ddb)
+        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION]
+        for i in range(preloaded):  # straight into the backend, in 100 owners
+            backend.put_item(IDX, {**_idx_key(f"d{(i * 7919) % preloaded:05d}", "s"), "owner": _s(f"x{i % 100}"),
+                                   "at": _s(f"{i:05d}"), "body": _s("x" * 200)})
+        for i in range(10):
+            backend.put_item(IDX, {**_idx_key(f"mine{i}", "s"), "owner": _s("me"), "at": _s(f"{i:02d}")})
+        for _ in range(10):  # warm up (and build the index)
+            ddb.query(**_owner("me"))
+        started = time.perf_counter()
+        for _ in range(queries):
+            assert ddb.query(**_owner("me"))["Count"] == 10
+        return queries / (time.perf_counter() - started)
+
+
+def test_index_query_rate_does_not_depend_on_table_size() -> None:
+    with _patch_state(True):
+        small = _index_query_rate(50)
+        large = _index_query_rate(5_000)
+    print(f"\nindex query: {small:.0f}/s at 50 items, {large:.0f}/s at 5,000 items")
+    assert small / large < 2, f"{small:.0f} index queries/s at 50 items but {large:.0f}/s at 5,000"
