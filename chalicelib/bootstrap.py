@@ -6,7 +6,9 @@ import threading
 
 from chalicelib.adapters.lazy import LazyCardPayments, LazyWeChat, LazyWeChatPay
 from chalicelib.domain.device_messages import ClockWindow
+from chalicelib.ports import SecretStore
 from chalicelib.services.deps import Deps, OrderDeps, WebhookDeps
+from chalicelib.services.notify_deps import NotifyDeps
 from chalicelib.settings import Settings
 
 _lock = threading.Lock()
@@ -15,25 +17,38 @@ _deps: Deps | None = None
 
 def build(settings: Settings) -> Deps:
     from chalicelib.adapters.aws import IotThingRegistry
+    from chalicelib.adapters.commands import commands_for
     from chalicelib.adapters.dynamo import models
     from chalicelib.adapters.dynamo.alarms import DynamoAlarmBook
     from chalicelib.adapters.dynamo.communities import DynamoCommunities
     from chalicelib.adapters.dynamo.devices import DynamoDeviceEventStore, DynamoDevices
+    from chalicelib.adapters.dynamo.doors import DynamoDoorBook
+    from chalicelib.adapters.dynamo.irrigation import DynamoIrrigationBook
     from chalicelib.adapters.dynamo.ledger import DynamoLedger
+    from chalicelib.adapters.dynamo.notices import DynamoNoticeBoard
     from chalicelib.adapters.dynamo.recycling import DynamoRecyclingBook
     from chalicelib.adapters.dynamo.rejects import DynamoRejects
     from chalicelib.adapters.dynamo.residents import DynamoResidents
+    from chalicelib.adapters.dynamo.security import DynamoDeviceHealthFlags, DynamoHomeSecurityBook
+    from chalicelib.adapters.dynamo.tasks import DynamoCleaningTaskBook
+    from chalicelib.adapters.dynamo.usage import DynamoHouseholdBook, DynamoUsageBook
     from chalicelib.adapters.dynamo.withdrawals import DynamoWithdrawals
     from chalicelib.adapters.secrets import SecretsManagerStore
     from chalicelib.adapters.system import SystemClock, TimeOrderedIds
+    from chalicelib.adapters.timer_queue import SqsTimerQueue
 
     models.configure(settings.hub_table, settings.outbox_table, settings.region)
     clock = SystemClock()
     wechatpay = LazyWeChatPay(settings)
-    return Deps(
+    deps = Deps(
         webhooks=build_webhooks(settings),
         order_deps=build_orders(settings, wechatpay),
         alarm_book=DynamoAlarmBook(),
+        home_security_book=DynamoHomeSecurityBook(), timer_queue=SqsTimerQueue(),
+        device_health_flags=DynamoDeviceHealthFlags(),
+        task_book=DynamoCleaningTaskBook(), door_book=DynamoDoorBook(),
+        usage_book=DynamoUsageBook(), household_book=DynamoHouseholdBook(), irrigation_book=DynamoIrrigationBook(),
+        command_sender=commands_for(settings.commands_mqtt), notice_board=DynamoNoticeBoard(),
         clock=clock,
         ids=TimeOrderedIds(),
         communities=DynamoCommunities(),
@@ -55,6 +70,22 @@ def build(settings: Settings) -> Deps:
                                  max_ahead_ms=settings.max_clock_ahead_ms),
         token_ttl_s=settings.token_ttl_s,
     )
+    deps.notify_deps = build_notify(settings, deps.secrets)
+    return deps
+
+
+def build_notify(settings: Settings, secrets: SecretStore) -> NotifyDeps | None:
+    """The notification fan-out; None where no topic is configured (the stream then fails every event that
+    has an audience, loudly — the template sets LINLI_NOTIFY_TOPIC_ARN on every function)."""
+    if not settings.notify_topic_arn:
+        return None
+    from chalicelib.adapters.dynamo.notify_book import DynamoNotifyBook
+    from chalicelib.adapters.dynamo.notify_contacts import DynamoContacts
+    from chalicelib.adapters.notify_topic import SnsNotifier, SnsSms, SqsMessageHold
+
+    return NotifyDeps(topic=SnsNotifier(settings.notify_topic_arn), sms=SnsSms(), hold=SqsMessageHold(),
+                      contacts=DynamoContacts(secrets), book=DynamoNotifyBook(),
+                      alarm_template_id=settings.alarm_template_id, notice_template_id=settings.notice_template_id)
 
 
 def build_orders(settings: Settings, wechatpay: LazyWeChatPay) -> OrderDeps:

@@ -8,15 +8,22 @@ from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from chalicelib.domain.alarms import Alarm, AlarmStatus
+from chalicelib.domain.bins import BinState, CleaningTask, TaskStatus
 from chalicelib.domain.catalog import Service
 from chalicelib.domain.community import Community
 from chalicelib.domain.device_messages import DeviceMessage
 from chalicelib.domain.devices import Device, DeviceStatus
+from chalicelib.domain.doors import AccessEntry, VisitorPass
+from chalicelib.domain.irrigation import WaterCommand, Zone
 from chalicelib.domain.ledger import Account, Entry, Transfer
+from chalicelib.domain.meters import DayUsage, MeterWindow, Placement
+from chalicelib.domain.notices import Notice, TvInfo
+from chalicelib.domain.notify import QuietHours
 from chalicelib.domain.orders import Order
 from chalicelib.domain.partners import KeyHash, Partner
 from chalicelib.domain.recycling import CommunitySettings, CommunityTerms, WeighinRecord
 from chalicelib.domain.rejects import Reject
+from chalicelib.domain.security import HomeSecurity
 from chalicelib.domain.staff import StaffMember
 from chalicelib.domain.webhooks import AttemptRecord, Delivery, SigningSecret, WebhookEndpoint
 from chalicelib.domain.withdrawals import Withdrawal
@@ -548,3 +555,233 @@ class WebhookSigner(Protocol):
     def headers(self, message_id: str, timestamp_s: int, body: str, secrets: Sequence[str]) -> dict[str, str]:
         """``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` (one ``v1,…`` per secret) and
         ``content-type``."""
+
+
+# ---------------------------------------------------------------------------------------------- bins
+@dataclass(frozen=True)
+class BinWrite:
+    """A bin's new state and the task it opens or closes, written in one transaction."""
+
+    state: BinState
+    expected_version: int  # 0: the bin has no stored state yet
+    opened: CleaningTask | None = None
+    closed: CleaningTask | None = None
+    events: Sequence[OutboxEvent] = ()
+    at_ms: int = 0  # when the change happens (the outbox events' time)
+
+
+class CleaningTaskBook(Protocol):
+    """Bins' last applied readings and their cleaning tasks; at most one open task per bin."""
+
+    def bin_state(self, thing_name: str, community_id: str) -> BinState:
+        """The stored state, or a fresh one (version 0) for a bin never heard from."""
+
+    def save(self, write: BinWrite) -> SaveOutcome:
+        """CONFLICT if the bin's state moved meanwhile, a second task would open or the task is closed."""
+
+    def get_task(self, task_id: str) -> CleaningTask | None: ...
+    def list_tasks(self, community_id: str, status: TaskStatus, limit: int,
+                   cursor: str | None) -> Page[CleaningTask]: ...
+
+
+# ---------------------------------------------------------------------------------------------- doors
+class DoorBook(Protocol):
+    """Door access logs (kept 90 days) and residents' visitor passes."""
+
+    def log_access(self, entry: AccessEntry) -> None:
+        """Idempotent: the same (door, ts, thing, event id) is one entry."""
+
+    def access_log(self, community_id: str, door: str, limit: int, cursor: str | None) -> Page[AccessEntry]:
+        """Newest first."""
+
+    def refusals(self, community_id: str, door: str, from_ms: int, to_ms: int) -> list[tuple[int, str]]:
+        """(ts, event id) of the door's denied entries with from_ms ≤ ts ≤ to_ms."""
+
+    def add_pass(self, visitor_pass: VisitorPass) -> None: ...
+    def get_pass(self, pass_id: str) -> VisitorPass | None: ...
+    def pass_by_code(self, code_hash: str) -> VisitorPass | None: ...
+    def passes_of(self, resident_id: str, limit: int, cursor: str | None) -> Page[VisitorPass]:
+        """Newest first."""
+
+    def revoke_pass(self, pass_id: str, at_ms: int) -> None: ...
+    def pass_used(self, pass_id: str, entry: AccessEntry) -> None:
+        """Count one use of the pass and log it at its door, in one transaction."""
+
+
+# ------------------------------------------------------------------- home security, timers, device health
+
+
+class HomeSecurityBook(Protocol):
+    """A household's away mode, one item per (community, household)."""
+
+    def get(self, community_id: str, household: str) -> HomeSecurity | None: ...
+
+    def save(self, home: HomeSecurity, expected_version: int | None) -> SaveOutcome:
+        """New (``expected_version`` None) or conditional on the version; CONFLICT if it changed meanwhile."""
+
+    def due_entries(self, now_ms: int, limit: int) -> list[HomeSecurity]:
+        """Homes whose entry delay ended at or before ``now_ms`` and that are not triggered yet."""
+
+
+@dataclass(frozen=True)
+class Timer:
+    """Something to re-check at ``due_ms``: the firing handler judges the state it finds then."""
+
+    kind: str  # alarm_escalation | entry_delay
+    subject: Mapping[str, Any]
+    due_ms: int
+
+
+class TimerQueue(Protocol):
+    def schedule(self, timer: Timer, now_ms: int) -> None:
+        """Deliver the timer at ``due_ms``, or earlier when that is further away than the queue can
+        delay (the handler then schedules it again for the rest)."""
+
+
+class DeviceHealthFlags(Protocol):
+    """Marks on a device's own item, so accepting its messages needs no extra read to know whether a
+    device-offline alarm is open (``Device.offline_alarm``)."""
+
+    def mark_offline_alarm(self, device: Device) -> None: ...
+    def clear_offline_alarm(self, thing_name: str) -> None: ...
+
+
+class UsageBook(Protocol):
+    """Meters' reading windows and households' usage per China day (chalicelib/domain/meters.py)."""
+
+    def window(self, thing_name: str) -> MeterWindow: ...
+
+    def save(self, thing_name: str, community_id: str, household: str | None, unit: str, placement: Placement,
+             expected_version: int, now_ms: int) -> SaveOutcome:
+        """The new window (conditional on ``expected_version``) and the household's hours (if it has one),
+        in one transaction."""
+
+    def days(self, community_id: str, household: str, first_day: str) -> list[DayUsage]:
+        """Usage per day and unit from ``first_day`` (YYYYMMDD) on, newest first."""
+
+
+class HouseholdBook(Protocol):
+    """Who lives in a household (written when a resident sets their residence), for alarms about it."""
+
+    def add_resident(self, community_id: str, building: str, room: str, resident_id: str, now_ms: int) -> None: ...
+    def residents(self, community_id: str, building: str, room: str) -> list[str]: ...
+
+
+class IrrigationBook(Protocol):
+    def zone(self, community_id: str, zone: str) -> Zone | None: ...
+    def zones(self, community_id: str) -> list[Zone]: ...
+
+    def save(self, zone: Zone, expected_version: int | None, command: WaterCommand | None) -> SaveOutcome:
+        """The zone's watering state (conditional on its version) and the command issued, if any."""
+
+    def configure(self, zone: Zone) -> Zone:
+        """Set the zone's threshold and skip days (staff), creating the zone if needed; the rest stays."""
+
+    def commands(self, community_id: str, limit: int, cursor: str | None) -> Page[WaterCommand]: ...
+
+
+class Commands(Protocol):
+    """Commands to devices on ``cmd/linli/{cid}/{thing}/{command}`` (IoT Data; locally the MQTT broker)."""
+
+    def publish(self, topic: str, payload: bytes) -> None: ...
+
+
+class NoticeBoard(Protocol):
+    def publish(self, notice: Notice, event: OutboxEvent) -> None: ...
+    def get(self, community_id: str, notice_id: str) -> Notice | None: ...
+    def remove(self, notice: Notice, event: OutboxEvent, now_ms: int) -> None: ...
+    def list_for_community(self, community_id: str, limit: int) -> list[Notice]:
+        """Newest first."""
+
+    def tv_info(self, community_id: str) -> TvInfo | None: ...
+    def set_tv_info(self, community_id: str, info: TvInfo) -> None: ...
+
+
+# ---------------------------------------------------------------------------------------------- notifications
+@dataclass(frozen=True)
+class Notification:
+    """One outbox event for one audience, as the notification topic carries it to that audience's queue.
+    ``key`` is the outbox item's key: channel workers dedupe on it."""
+
+    type: str
+    community_id: str
+    key: str
+    audience: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    at_ms: int = 0  # when it was published (stable across the queue's redeliveries)
+
+
+class Notifier(Protocol):
+    """The notification topic (SNS); message attributes ``type``, ``community``, ``audience``."""
+
+    def publish(self, notification: Notification) -> None: ...
+
+
+class SmsSender(Protocol):
+    def send_sms(self, phone: str, text: str) -> None:
+        """Hand a text to SMS (SNS ``Publish(PhoneNumber=…)``); raises ``UpstreamUnavailable`` if it failed."""
+
+
+class MessageHold(Protocol):
+    def hold(self, queue_arn: str, receipt_handle: str, seconds: int) -> None:
+        """Keep a received queue message invisible for ``seconds`` (at most 12 h)."""
+
+
+class Contacts(Protocol):
+    """Phone numbers the hub may text, sealed at rest. ``owner`` is ``resident:{id}`` or ``staff:{id}``."""
+
+    def set_phone(self, owner: str, phone: str) -> None: ...
+    def phone(self, owner: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One line in a staff member's inbox."""
+
+    staff_id: str
+    at_ms: int
+    type: str
+    community_id: str
+    text: str
+    key: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class NotifyBook(Protocol):
+    """What the notification channels remember: delivery marks (idempotency), residents' subscribe-message
+    allowances and quiet hours, who reads notices, staff inboxes, TV feed versions."""
+
+    def claim(self, mark: str, now_ms: int) -> bool:
+        """Start sending ``mark`` (channel, outbox key, recipient): False if it was sent already, or an
+        attempt that has not timed out is sending it now."""
+
+    def sent(self, mark: str, now_ms: int) -> None: ...
+    def release(self, mark: str) -> None:
+        """The attempt failed: a redelivery may claim the mark again."""
+
+    def grant(self, resident_id: str, template_ids: Sequence[str]) -> None:
+        """One more allowance per template id (a template id twice: two)."""
+
+    def use(self, resident_id: str, template_id: str) -> bool:
+        """Take one allowance; False (nothing taken) when none is left."""
+
+    def give_back(self, resident_id: str, template_id: str) -> None: ...
+    def use_up(self, resident_id: str, template_id: str) -> None:
+        """WeChat says the resident has no allowance (43101): none is left."""
+
+    def allowances(self, resident_id: str) -> dict[str, int]: ...
+    def quiet_hours(self, resident_id: str) -> QuietHours | None: ...
+    def set_quiet_hours(self, resident_id: str, quiet: QuietHours | None) -> None: ...
+    def add_notice_reader(self, community_id: str, resident_id: str, building: str | None) -> None: ...
+    def notice_readers(self, community_id: str) -> list[tuple[str, str | None]]:
+        """(resident id, building) of the residents who subscribed to the community's notices."""
+
+    def add_to_inbox(self, item: InboxItem) -> None: ...
+    def inbox(self, staff_id: str, limit: int, cursor: str | None) -> Page[InboxItem]:
+        """Newest first."""
+
+    def refresh_tv(self, community_id: str, now_ms: int) -> int:
+        """Record a refresh of the community's TV feed; its new version."""
+
+    def tv_feed(self, community_id: str) -> tuple[int, int] | None:
+        """(version, refreshed at ms) of the community's TV feed, or None if never refreshed."""

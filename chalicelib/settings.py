@@ -91,6 +91,14 @@ class Settings:
     webhook_retry_scale: float = 1.0
     #: the subscribe-message template for order status changes
     order_template_id: str = "order-status"
+    #: local stage: publish device commands to this MQTT broker (``[user:password@]host:port``) instead of
+    #: AWS IoT Data; empty: IoT Data
+    commands_mqtt: str = ""
+    #: the notification topic (SNS) the outbox stream publishes to; the template sets it on every function
+    notify_topic_arn: str = ""
+    #: subscribe-message templates for alarms ("安全告警"/"漏水提醒") and community notices ("社区公告")
+    alarm_template_id: str = "security-alarm"
+    notice_template_id: str = "community-notice"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +132,10 @@ class Settings:
             webhook_allow_loopback=_loopback_allowed(env, stage),
             webhook_retry_scale=_float(env, "LINLI_WEBHOOK_RETRY_SCALE", 1.0) if stage == "local" else 1.0,
             order_template_id=env.get("LINLI_ORDER_TEMPLATE_ID", cls.order_template_id),
+            commands_mqtt=env.get("LINLI_COMMANDS_MQTT", cls.commands_mqtt) if stage == "local" else "",
+            notify_topic_arn=env.get("LINLI_NOTIFY_TOPIC_ARN", cls.notify_topic_arn),
+            alarm_template_id=env.get("LINLI_ALARM_TEMPLATE_ID", cls.alarm_template_id),
+            notice_template_id=env.get("LINLI_NOTICE_TEMPLATE_ID", cls.notice_template_id),
         )
 
     @property

@@ -92,7 +92,9 @@ class IotGateway:
         port: int = 1883,
         delivery_workers: int = 4,
         clock_ms: Callable[[], int] | None = None,
+        hub_password: str = "",
     ) -> None:
+        self._hub_password = hub_password  # the hub's user may publish commands (device_policy.HUB_USERNAME)
         self._rules: list[tuple[str, Rule, DeliverFn]] = [
             (name, compile_rule(sql), target) for name, sql, target in rules
         ]
@@ -213,7 +215,7 @@ class IotGateway:
             "listeners": {"default": {"type": "tcp", "bind": f"{self._host}:{self._requested_port}"}},
             "session_expiry_interval": 3600,  # IoT Core's default persistent-session expiry
             "plugins": {
-                "localcloud.device_policy.ClientIdAuthPlugin": {},
+                "localcloud.device_policy.ClientIdAuthPlugin": {"hub_password": self._hub_password},
                 "localcloud.device_policy.DevicePolicyPlugin": {},
                 f"{__name__}.RulesEnginePlugin": {},
             },

@@ -11,13 +11,18 @@ locally the MQTT client id is the thing name:
 
 from __future__ import annotations
 
+import hmac
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 
 log = logging.getLogger("localcloud.broker")
+#: the hub's own MQTT user: it publishes device commands (IoT Data ``Publish`` in AWS, which no device
+#: policy limits) and must present the password the stack generated at start
+HUB_USERNAME = "linli-hub"
 
 
 class ClientIdAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
@@ -29,8 +34,15 @@ class ClientIdAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     without a topic check, so this is where a forged command by will is stopped).
     """
 
+    @dataclass
+    class Config:
+        hub_password: str = ""  # empty: nobody may connect as the hub
+
     async def authenticate(self, *, session: Any) -> bool:
         client_id = getattr(session, "client_id", None)
+        if getattr(session, "username", None) == HUB_USERNAME:
+            expected, given = str(self.config.hub_password), str(getattr(session, "password", None) or "")
+            return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
         if getattr(session, "will_flag", False) and not may_publish(client_id, session.will_topic):
             log.info("IoT policy: client %r refused, may not publish its will to %r", client_id, session.will_topic)
             return False
@@ -72,7 +84,9 @@ class DevicePolicyPlugin(BaseTopicPlugin):  # type: ignore[misc]
 
     async def topic_filtering(self, *, session: Any = None, topic: str | None = None, action: Any = None) -> bool:
         client_id = getattr(session, "client_id", None)
-        if action == Action.PUBLISH:
+        if action == Action.PUBLISH and getattr(session, "username", None) == HUB_USERNAME:
+            allowed = bool(topic) and str(topic).startswith("cmd/linli/")  # authenticated by password
+        elif action == Action.PUBLISH:
             allowed = may_publish(client_id, topic)
         elif action == Action.SUBSCRIBE:
             allowed = may_subscribe(client_id, topic)

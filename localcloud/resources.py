@@ -6,13 +6,18 @@ listed here. What is created, with boto3:
 * ``AWS::DynamoDB::Table``: keys, GSIs/LSIs, billing mode, stream, TTL (point-in-time recovery is a
   backup feature and is skipped locally);
 * ``AWS::SQS::Queue``: in dependency order, so a ``RedrivePolicy`` resolves its DLQ's ARN;
+* ``AWS::SNS::Topic`` (``TopicName``; ``Ref`` resolves to the topic's ARN, as in CloudFormation) and
+  ``AWS::SNS::Subscription`` (``TopicArn``, ``Protocol``, ``Endpoint``, ``FilterPolicy``,
+  ``FilterPolicyScope``, ``RawMessageDelivery``): moto delivers what is published to the subscribed
+  queues, filter policies applied — so the notification channels fan out locally as in AWS;
 * ``AWS::SecretsManager::Secret``: ``SecretString`` as written, ``GenerateSecretString`` generated here
   with :func:`secrets.token_urlsafe` (honouring ``PasswordLength``, ``ExcludePunctuation``,
   ``SecretStringTemplate`` + ``GenerateStringKey``), or the caller's override.
 
 IoT topic rules are not created (moto cannot run them); they are returned parsed, with their queues
 resolved, for the local MQTT gateway to evaluate. Everything else (IAM, IoT policies, alarms, log
-groups, the functions themselves) has no local counterpart.
+groups, the functions themselves, ``AWS::SQS::QueuePolicy`` — moto's SNS sends to its queues without
+one) has no local counterpart.
 
 Idempotent: resources that already exist are left alone, so running it twice against one endpoint is
 fine. The exception is ``secret_overrides``: an override is an explicit request, so an existing secret
@@ -42,12 +47,17 @@ from localcloud.template import (
     resources_of_type,
 )
 
-__all__ = ["LocalResources", "Queue", "Table", "TopicRule", "create_resources"]
+__all__ = ["LocalResources", "Queue", "Subscription", "Table", "Topic", "TopicRule", "create_resources"]
 
 TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
 SECRET = "AWS::SecretsManager::Secret"  # noqa: S105 - a resource type, not a password
 TOPIC_RULE = "AWS::IoT::TopicRule"
+TOPIC = "AWS::SNS::Topic"
+SUBSCRIPTION = "AWS::SNS::Subscription"
+#: AWS::SNS::Subscription properties that are subscription attributes of the same name
+_SUBSCRIPTION_ATTRIBUTES = ("FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy",
+                            "DeliveryPolicy")
 
 #: CloudFormation AWS::SQS::Queue properties that are SQS queue attributes of the same name.
 _QUEUE_ATTRIBUTES = (
@@ -98,6 +108,24 @@ class TopicRule:
 
 
 @dataclass(frozen=True)
+class Topic:
+    logical_id: str
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    logical_id: str
+    arn: str
+    topic_arn: str
+    protocol: str
+    endpoint: str
+    #: the subscription attributes set (FilterPolicy as a JSON string, RawMessageDelivery "true"/"false")
+    attributes: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class LocalResources:
     region: str
     account_id: str
@@ -108,6 +136,14 @@ class LocalResources:
     secrets: Mapping[str, str] = field(repr=False)
     #: the functions' environment from the template's Globals, resolved (LINLI_HUB_TABLE, ...)
     environment: Mapping[str, str]
+    topics: Mapping[str, Topic] = field(default_factory=dict)
+    subscriptions: Mapping[str, Subscription] = field(default_factory=dict)
+
+    def topic_named(self, name: str) -> Topic:
+        for topic in self.topics.values():
+            if topic.name == name:
+                return topic
+        raise KeyError(name)
 
     def queue_named(self, name: str) -> Queue:
         for queue in self.queues.values():
@@ -128,7 +164,8 @@ def create_resources(
     template_path: Path | None = None,
     secret_overrides: Mapping[str, str] | None = None,
 ) -> LocalResources:
-    """Create the template's tables, queues and secrets at ``endpoint_url`` (None: boto3's default).
+    """Create the template's tables, queues, topics, subscriptions and secrets at ``endpoint_url``
+    (None: boto3's default).
 
     ``secret_overrides`` maps a secret's name (e.g. ``linli/wechat``) to the string to store instead.
     """
@@ -147,10 +184,14 @@ def create_resources(
         **resources_of_type(template, TABLE),
         **resources_of_type(template, QUEUE),
         **resources_of_type(template, SECRET),
+        **resources_of_type(template, TOPIC),
+        **resources_of_type(template, SUBSCRIPTION),
     }
     tables: dict[str, Table] = {}
     queues: dict[str, Queue] = {}
     secret_values: dict[str, str] = {}
+    topics: dict[str, Topic] = {}
+    subscriptions: dict[str, Subscription] = {}
     for logical_id in dependency_order(template, creatable):
         resource = creatable[logical_id]
         props: Mapping[str, Any] = resource.get("Properties", {})
@@ -158,6 +199,10 @@ def create_resources(
             tables[logical_id] = _create_table(clients, resolver, logical_id, props)
         elif resource["Type"] == QUEUE:
             queues[logical_id] = _create_queue(clients, resolver, logical_id, props)
+        elif resource["Type"] == TOPIC:
+            topics[logical_id] = _create_topic(clients, resolver, logical_id, props)
+        elif resource["Type"] == SUBSCRIPTION:
+            subscriptions[logical_id] = _create_subscription(clients, resolver, logical_id, props)
         else:
             name, value = _create_secret(clients, resolver, logical_id, props, overrides)
             secret_values[name] = value
@@ -172,6 +217,8 @@ def create_resources(
         topic_rules=MappingProxyType(_topic_rules(template, resolver)),
         secrets=MappingProxyType(secret_values),
         environment=MappingProxyType(_environment(template, resolver)),
+        topics=MappingProxyType(topics),
+        subscriptions=MappingProxyType(subscriptions),
     )
 
 
@@ -183,6 +230,7 @@ class _Clients:
         self.dynamodb: Any = session.client("dynamodb", endpoint_url=endpoint_url)
         self.sqs: Any = session.client("sqs", endpoint_url=endpoint_url)
         self.secretsmanager: Any = session.client("secretsmanager", endpoint_url=endpoint_url)
+        self.sns: Any = session.client("sns", endpoint_url=endpoint_url)
         self.sts: Any = session.client("sts", endpoint_url=endpoint_url)
 
 
@@ -307,6 +355,34 @@ def _create_queue(clients: _Clients, resolver: Resolver, logical_id: str, props:
     resolver.register(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
     return Queue(logical_id=logical_id, name=name, url=url, arn=arn, redrive_target=redrive_target,
                  max_receive_count=max_receive_count)
+
+
+# --------------------------------------------------------------------------------------------- SNS
+
+
+def _create_topic(clients: _Clients, resolver: Resolver, logical_id: str, props: Mapping[str, Any]) -> Topic:
+    """CreateTopic is idempotent: the same name gives back the same ARN."""
+    name = str(resolver.resolve(_required(props, "TopicName", logical_id)))
+    attributes = {key: _queue_attribute(resolver.resolve(props[key]))
+                  for key in ("FifoTopic", "ContentBasedDeduplication") if key in props}
+    arn = str(clients.sns.create_topic(Name=name, Attributes=attributes)["TopicArn"])
+    resolver.register(logical_id, arn, TopicArn=arn, TopicName=name)
+    return Topic(logical_id=logical_id, name=name, arn=arn)
+
+
+def _create_subscription(clients: _Clients, resolver: Resolver, logical_id: str,
+                         props: Mapping[str, Any]) -> Subscription:
+    """Subscribe is idempotent for one (topic, protocol, endpoint); its attributes are set every time."""
+    topic_arn = str(resolver.resolve(_required(props, "TopicArn", logical_id)))
+    protocol = str(resolver.resolve(_required(props, "Protocol", logical_id)))
+    endpoint = str(resolver.resolve(_required(props, "Endpoint", logical_id)))
+    attributes = {key: _queue_attribute(resolver.resolve(props[key])) for key in _SUBSCRIPTION_ATTRIBUTES
+                  if key in props}
+    arn = str(clients.sns.subscribe(TopicArn=topic_arn, Protocol=protocol, Endpoint=endpoint,
+                                    Attributes=attributes, ReturnSubscriptionArn=True)["SubscriptionArn"])
+    resolver.register(logical_id, arn)
+    return Subscription(logical_id=logical_id, arn=arn, topic_arn=topic_arn, protocol=protocol, endpoint=endpoint,
+                        attributes=MappingProxyType(attributes))
 
 
 # ------------------------------------------------------------------------------------------ Secrets

@@ -71,10 +71,13 @@ class SqsPump(Poller):
             return 0
         records = [to_lambda_record(m, self._queue_arn, self._region) for m in messages]
         failed: set[str] = set()
+        kept: set[str] = set()
         try:
             result = self._invoke({"Records": records})
             for item in (result or {}).get("batchItemFailures", []):
                 failed.add(item["itemIdentifier"])
+            # records whose visibility the function set itself (a quiet-hours hold) keep it, as in AWS
+            kept = set((result or {}).get("visibilityKept", []))
         except Exception:
             log.exception("function %s failed on a batch of %d", self._invoke.name, len(records))
             failed = {r["messageId"] for r in records}
@@ -86,7 +89,7 @@ class SqsPump(Poller):
             self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)])
         for message in messages:
-            if message["MessageId"] in failed:
+            if message["MessageId"] in failed and message["MessageId"] not in kept:
                 # Lambda leaves failures to the visibility timeout; locally we shorten it so retries are quick.
                 self._sqs.change_message_visibility(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"],
                                                     VisibilityTimeout=self._retry_after_s)

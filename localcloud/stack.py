@@ -77,8 +77,8 @@ class Stack:
             "LINLI_STRIPE_API_BASE": self.wechat_base.rstrip("/"),
         })
         self.app = importlib.import_module("app").app
+        self._start_gateway()  # first: the functions' settings name its port (LINLI_COMMANDS_MQTT)
         self._start_functions()
-        self._start_gateway()
         self._start_api()
         log.info("hub is up in %.1f s: API http://%s:%d  MQTT %s:%d  AWS %s  sandbox %s",
                  time.monotonic() - started, cfg.host, cfg.api_port, cfg.host, self.gateway.port, endpoint,
@@ -207,14 +207,17 @@ class Stack:
 
         from chalicelib.api import meta
         from localcloud.broker import IotGateway
+        from localcloud.device_policy import HUB_USERNAME
         from localcloud.rule_actions import sqs_target
 
         assert self.resources is not None
         sqs = boto3.client("sqs")
         rules = [(rule.rule_name, rule.sql, sqs_target(sqs, rule.queue_url, rule.error_queue_url))
                  for rule in self.resources.topic_rules.values()]
-        self.gateway = IotGateway(rules, host=self.config.host, port=self.config.mqtt_port)
+        hub_password = secrets.token_hex(16)  # the hub's MQTT user publishes device commands (IoT Data locally)
+        self.gateway = IotGateway(rules, host=self.config.host, port=self.config.mqtt_port, hub_password=hub_password)
         self.gateway.start()
+        os.environ["LINLI_COMMANDS_MQTT"] = f"{HUB_USERNAME}:{hub_password}@{self.config.host}:{self.gateway.port}"
         self._stoppers.append(("MQTT gateway", self.gateway.stop))
         meta.HEALTH_CHECKS["mqtt"] = lambda: bool(self.gateway.running)
 

@@ -42,6 +42,7 @@ class NewStaff(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     role: str = Field(description="manager | guard | cleaner")
+    phone: str | None = Field(default=None, description="mainland mobile for SMS alerts (stored sealed)")
 
 
 class WebhookUrl(BaseModel):

@@ -58,6 +58,8 @@ class Device:
     building: str | None = None
     room: str | None = None
     location: str | None = None
+    #: a device-offline alarm was raised for it and not yet cleared by a message from it
+    offline_alarm: bool = False
 
     @property
     def household(self) -> str | None:

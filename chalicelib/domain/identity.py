@@ -23,6 +23,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     STAFF = "staff"
     PARTNER = "partner"
+    DEVICE = "device"  # a door (or other device) calling the hub; subject = thing name
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,21 @@ class CommunitySettings:
     commission_pct: int = 10
     #: 1: residents may pay service orders by card (Stripe) as well as WeChat Pay
     card_payments: int = 0
+    #: meters: the most a household can plausibly use per hour (a 32 mm pipe at full flow is ~5 m3/h; a
+    #: 60 A supply at 230 V is ~14 kWh/h); a larger jump is a fault or a swapped meter, never usage
+    meter_max_m3_per_h: int = 5
+    meter_max_kwh_per_h: int = 15
+    #: irrigation: no watering from quiet_start_h up to quiet_end_h China time (the hottest hours: water
+    #: evaporates and wet leaves scorch); one run lasts water_s; after a run the zone waits until moisture
+    #: rose above the threshold + hysteresis_pct, or min_interval_s passed, before it may run again
+    irrigation_quiet_start_h: int = 11
+    irrigation_quiet_end_h: int = 16
+    irrigation_water_s: int = 600
+    irrigation_hysteresis_pct: int = 5
+    irrigation_min_interval_s: int = 6 * 3600
+    #: refusals at one door within ``door_denied_window_s`` that raise a door_denied alarm
+    door_denied_limit: int = 5
+    door_denied_window_s: int = 120
 
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in SETTING_LIMITS}
@@ -67,6 +82,15 @@ SETTING_LIMITS: dict[str, tuple[int, int]] = {
     "heartbeat_interval_s": (10, 86_400),
     "commission_pct": (0, 50),
     "card_payments": (0, 1),
+    "meter_max_m3_per_h": (1, 100),
+    "meter_max_kwh_per_h": (1, 500),
+    "irrigation_quiet_start_h": (0, 24),
+    "irrigation_quiet_end_h": (0, 24),
+    "irrigation_water_s": (10, 7200),
+    "irrigation_hysteresis_pct": (0, 50),
+    "irrigation_min_interval_s": (600, 7 * 86_400),
+    "door_denied_limit": (2, 100),
+    "door_denied_window_s": (10, 3600),
 }
 
 

@@ -24,6 +24,9 @@ class RejectReason(StrEnum):
     NO_PRICE = "no_price"
     OVER_DAILY_CAP = "over_daily_cap"
     LEDGER_MISMATCH = "ledger_mismatch"
+    METER_WENT_BACKWARDS = "meter_went_backwards"  # lower than the reading before it: rollover or swap
+    METER_JUMP = "meter_jump"  # more used than a household plausibly can in the time between readings
+    METER_OUT_OF_WINDOW = "meter_out_of_window"  # older than the readings the hub still keeps for the meter
 
 
 class Rejected(Exception):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chalicelib.domain.device_messages import MAINLAND_MOBILE
 from chalicelib.domain.errors import BadInput, Forbidden
 
 #: staff tokens are handed out on paper or by message; they outlive a resident's session
@@ -57,6 +58,15 @@ def check_name(raw: object) -> str:
     if not isinstance(raw, str) or not 1 <= len(raw.strip()) <= 60:
         raise BadInput("name is 1–60 characters", code="invalid_staff")
     return raw.strip()
+
+
+def check_phone(raw: object) -> str | None:
+    """The optional mainland mobile a staff member is texted at (stored sealed, never shown again)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not MAINLAND_MOBILE.fullmatch(raw):
+        raise BadInput("phone is an 11-digit mainland mobile number", code="invalid_staff")
+    return raw
 
 
 def require_area(role: str | None, area: Area) -> None:

@@ -1,4 +1,5 @@
-"""Every five minutes: how many devices have gone silent (no message for 3 heartbeat intervals)."""
+"""Every five minutes: which devices have gone silent (no message for 3 heartbeat intervals); each
+newly silent one raises one device-offline alarm."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from chalicelib.services import device_health
 
 
 def check_device_health(event: Any) -> dict[str, int]:
-    report = device_health.count_silent_devices(bootstrap.deps())
+    report = device_health.check_devices(bootstrap.deps())
     metrics.add_metric(name="DevicesSilent", unit=MetricUnit.Count, value=report.silent)
+    metrics.add_metric(name="DeviceOfflineAlarms", unit=MetricUnit.Count, value=report.alarmed)
     metrics.flush_metrics()
-    logger.info(f"device health: {report.silent} of {report.total} devices silent")
+    logger.info(f"device health: {report.silent} of {report.total} devices silent, {report.alarmed} newly alarmed")
     return {"total": report.total, "silent": report.silent}

@@ -1,8 +1,10 @@
 """The outbox table's stream: every domain event, once written, is acted on here.
 
-Each event type maps to one service call. Handlers must be idempotent — stream records are delivered
-at least once — and a failing record is reported so the stream retries it (then bisects, then sends it
-to the on-failure destination).
+Events that make the hub do work (provision a thing, refund, settle) map to one service call each
+(``ROUTES``); events someone should hear of are published to the notification topic, once per audience
+(domain/notify.py), and the channel queues' workers take it from there (handlers/notify_channels.py).
+Handlers must be idempotent — stream records are delivered at least once — and a failing record is
+reported so the stream retries it (then bisects, then sends it to the on-failure destination).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from chalicelib import bootstrap
 from chalicelib.observability import logger, tracer
-from chalicelib.services import communities, notifications, order_payments, webhooks
+from chalicelib.services import communities, notify_fanout, order_payments
 from chalicelib.services.deps import Deps
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
@@ -28,24 +30,6 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 def _device_registered(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
     communities.provision_thing(deps, str(data["thing_name"]), community_id, str(data["type"]))
-
-
-def _recycling_credited(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
-    outcome = notifications.notify_credit(deps, data)
-    logger.info(f"credit notice {outcome}", extra={"resident_id": data.get("resident_id")})
-
-
-def _partner_webhook(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
-    """An order event for a partner: hand it to webhook delivery (idempotent by its message id)."""
-    audience = str(data["audience"])
-    payload = {k: v for k, v in data.items() if k not in ("audience", "message_id", "event_type")}
-    webhooks.enqueue(deps, audience.removeprefix("partner:"), community_id, str(data["event_type"]), payload,
-                     str(data["message_id"]))
-
-
-def _order_updated(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
-    outcome = notifications.notify_order(deps, data)
-    logger.info(f"order notice {outcome}", extra={"order_id": data.get("order_id")})
 
 
 def _refund_requested(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
@@ -57,25 +41,11 @@ def _settled(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
                                               int(data.get("commission_fen", 0))))
 
 
-def _staff_alert(deps: Deps, community_id: str, data: Mapping[str, Any]) -> None:
-    """Staff alerts get their own channel with the notification fan-out (issue 5); until then the
-    work list (GET …/orders/work) shows these orders and the log says why."""
-    logger.warning("staff attention needed", extra={"community_id": community_id, "data": dict(data)})
-
-
+#: events that make the hub do work; who hears of an event is domain/notify.py's AUDIENCES
 ROUTES: dict[str, Callable[[Deps, str, Mapping[str, Any]], None]] = {
     "device.registered": _device_registered,
-    "recycling.credited": _recycling_credited,
-    "order.offered": _partner_webhook,
-    "order.cancelled": _partner_webhook,
-    "order.withdrawn": _partner_webhook,
-    "order.updated": _order_updated,
     "order.refund_requested": _refund_requested,
     "order.settled": _settled,
-    "order.staff_work": _staff_alert,
-    "order.escalated": _staff_alert,
-    "order.refund_failed": _staff_alert,
-    "partner.endpoint_disabled": _staff_alert,
 }
 
 
@@ -84,15 +54,19 @@ def handle_record(record: DynamoDBRecord) -> None:
         return
     image = record.dynamodb.new_image
     event_type = str(image.get("event_type"))
-    route = ROUTES.get(event_type)
-    if route is None:
-        logger.debug(f"outbox {event_type}: no consumer")
-        return
     data = image.get("data") or {}
     if isinstance(data, str):  # PynamoDB's JSONAttribute stores a JSON string
         data = json.loads(data)
-    route(bootstrap.deps(), str(image.get("community_id")), {**data, "event_type": event_type})
-    logger.info(f"outbox {event_type} handled", extra={"key": image.get("pk")})
+    deps, community_id = bootstrap.deps(), str(image.get("community_id"))
+    route = ROUTES.get(event_type)
+    if route is not None:
+        route(deps, community_id, {**data, "event_type": event_type})
+    # the outbox item's key names the event uniquely: the channels dedupe on it
+    audiences = notify_fanout.publish(deps, event_type, community_id, str(image.get("pk")), data)
+    if route is None and not audiences:
+        logger.debug(f"outbox {event_type}: no consumer")
+        return
+    logger.info(f"outbox {event_type} handled", extra={"key": image.get("pk"), "audiences": audiences})
 
 
 @tracer.capture_method

@@ -16,10 +16,12 @@ from chalicelib.domain import alarms as rules
 from chalicelib.domain.alarms import Alarm, AlarmSpec, AlarmStatus
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.identity import Principal
-from chalicelib.ports import OutboxEvent, Page, SaveOutcome
+from chalicelib.ports import OutboxEvent, Page, SaveOutcome, Timer
 from chalicelib.services.deps import Deps
 
 MAX_RACES = 5
+#: the timer that checks, when the one asked is out of time, whether to ask the next (handlers/timers.py)
+ESCALATION_TIMER = "alarm_escalation"
 
 
 def _event(alarm: Alarm, event_type: str, **extra: Any) -> OutboxEvent:
@@ -38,6 +40,7 @@ def raise_alarm(deps: Deps, spec: AlarmSpec) -> Alarm:
         if current is None:
             alarm = rules.open_alarm(deps.ids.new_id("al"), spec, now)
             if deps.alarms.save(alarm, None, [_event(alarm, "alarm.raised")]) is SaveOutcome.SAVED:
+                _schedule_escalation(deps, alarm)
                 return alarm
             continue
         after = rules.retriggered(current, spec, now)
@@ -94,5 +97,34 @@ def escalate_due(deps: Deps, limit: int = 100) -> int:
         if after is None or alarm.status is not AlarmStatus.OPEN:
             continue
         if deps.alarms.save(after, alarm.version, [_event(after, "alarm.escalated")]) is SaveOutcome.SAVED:
+            _schedule_escalation(deps, after)
             moved += 1
     return moved
+
+
+def _schedule_escalation(deps: Deps, alarm: Alarm) -> None:
+    """An alarm that waits for an acknowledgement gets a timer for the moment the one asked is out of
+    time. Without a timer queue (unit tests) the minute job ``escalate_due`` alone moves it; if sending
+    fails, the error propagates (the caller's input is retried) and the minute job is the backstop."""
+    if alarm.escalate_at_ms is None or deps.timer_queue is None:
+        return
+    deps.timer_queue.schedule(Timer(ESCALATION_TIMER, {"alarm_id": alarm.alarm_id}, alarm.escalate_at_ms),
+                              deps.clock.now_ms())
+
+
+def on_escalation_timer(deps: Deps, timer: Timer) -> str:
+    """The escalation timer fired: ask the next in the chain if the alarm is still open and this timer
+    is still its deadline (an acknowledgement, a clear or an earlier escalation make it stale)."""
+    for _ in range(MAX_RACES):
+        alarm = deps.alarms.get(str(timer.subject.get("alarm_id")))
+        if alarm is None or alarm.status is not AlarmStatus.OPEN or alarm.escalate_at_ms != timer.due_ms:
+            return "stale"
+        now = deps.clock.now_ms()
+        after = rules.escalated(alarm, now)
+        if after is None:  # early: the queue could not delay it that long
+            _schedule_escalation(deps, alarm)
+            return "early"
+        if deps.alarms.save(after, alarm.version, [_event(after, "alarm.escalated")]) is SaveOutcome.SAVED:
+            _schedule_escalation(deps, after)
+            return "escalated"
+    raise Conflict("the alarm is changing too fast; try again", code="alarm_busy")

@@ -38,7 +38,10 @@ def add_staff(deps: Deps, community_id: str, body: Mapping[str, Any]) -> StaffTo
     member = StaffMember(staff_id=deps.ids.new_id("s"), community_id=community_id,
                          name=roles.check_name(body.get("name")), role=roles.parse_role(body.get("role")),
                          created_at_ms=deps.clock.now_ms())
+    phone = roles.check_phone(body.get("phone"))
     deps.staff.add(member)
+    if phone is not None and deps.notify_deps is not None:  # texted with alerts (notification fan-out)
+        deps.notify_deps.contacts.set_phone(f"staff:{member.staff_id}", phone)
     secrets = deps.secrets.app_secrets()
     principal = Principal(role=Role.STAFF, subject=member.staff_id, community_id=community_id,
                           staff_role=member.role.value)

@@ -11,13 +11,21 @@ from chalicelib.ports import (
     AlarmBook,
     CardPayments,
     Catalog,
+    CleaningTaskBook,
     Clock,
+    Commands,
     Communities,
     DeliveryQueue,
     DeviceEventStore,
+    DeviceHealthFlags,
     Devices,
+    DoorBook,
+    HomeSecurityBook,
+    HouseholdBook,
     IdGenerator,
+    IrrigationBook,
     Ledger,
+    NoticeBoard,
     Orders,
     Partners,
     RecyclingBook,
@@ -26,7 +34,9 @@ from chalicelib.ports import (
     SecretStore,
     StaffRoster,
     ThingRegistry,
+    TimerQueue,
     UrlGuard,
+    UsageBook,
     WebhookSigner,
     WebhookStore,
     WebhookTransport,
@@ -35,6 +45,7 @@ from chalicelib.ports import (
     WeChatPay,
     Withdrawals,
 )
+from chalicelib.services.notify_deps import NotifyDeps
 from chalicelib.services.offer_cache import OfferCache
 from chalicelib.services.terms_cache import TermsCache
 
@@ -93,6 +104,19 @@ class Deps:
     webhooks: WebhookDeps | None = None
     order_deps: OrderDeps | None = None
     alarm_book: AlarmBook | None = None
+    home_security_book: HomeSecurityBook | None = None
+    #: timers that must be on time (entry delays, alarm escalation); None: only the minute jobs run them
+    timer_queue: TimerQueue | None = None
+    device_health_flags: DeviceHealthFlags | None = None
+    task_book: CleaningTaskBook | None = None
+    door_book: DoorBook | None = None
+    usage_book: UsageBook | None = None
+    household_book: HouseholdBook | None = None
+    irrigation_book: IrrigationBook | None = None
+    command_sender: Commands | None = None
+    notice_board: NoticeBoard | None = None
+    #: the notification fan-out (topic, channels); None: events notify nobody
+    notify_deps: NotifyDeps | None = None
 
     @property
     def alarms(self) -> AlarmBook:
@@ -100,7 +124,65 @@ class Deps:
             raise RuntimeError("alarms are not configured in these dependencies")
         return self.alarm_book
 
+    @property
+    def home_security(self) -> HomeSecurityBook:
+        if self.home_security_book is None:
+            raise RuntimeError("home security is not configured in these dependencies")
+        return self.home_security_book
 
+    @property
+    def health_flags(self) -> DeviceHealthFlags:
+        if self.device_health_flags is None:
+            raise RuntimeError("device health flags are not configured in these dependencies")
+        return self.device_health_flags
+
+    @property
+    def tasks(self) -> CleaningTaskBook:
+        if self.task_book is None:
+            raise RuntimeError("cleaning tasks are not configured in these dependencies")
+        return self.task_book
+
+    @property
+    def doors(self) -> DoorBook:
+        if self.door_book is None:
+            raise RuntimeError("doors are not configured in these dependencies")
+        return self.door_book
+
+    @property
+    def usage(self) -> UsageBook:
+        if self.usage_book is None:
+            raise RuntimeError("meter usage is not configured in these dependencies")
+        return self.usage_book
+
+    @property
+    def households(self) -> HouseholdBook:
+        if self.household_book is None:
+            raise RuntimeError("households are not configured in these dependencies")
+        return self.household_book
+
+    @property
+    def irrigation(self) -> IrrigationBook:
+        if self.irrigation_book is None:
+            raise RuntimeError("irrigation is not configured in these dependencies")
+        return self.irrigation_book
+
+    @property
+    def commands(self) -> Commands:
+        if self.command_sender is None:
+            raise RuntimeError("device commands are not configured in these dependencies")
+        return self.command_sender
+
+    @property
+    def notify(self) -> NotifyDeps:
+        if self.notify_deps is None:
+            raise RuntimeError("notifications are not configured in these dependencies")
+        return self.notify_deps
+
+    @property
+    def notices(self) -> NoticeBoard:
+        if self.notice_board is None:
+            raise RuntimeError("notices are not configured in these dependencies")
+        return self.notice_board
 
     def _orders(self) -> OrderDeps:
         if self.order_deps is None:

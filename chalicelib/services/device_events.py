@@ -21,19 +21,29 @@ from chalicelib.domain.device_messages import (
 from chalicelib.domain.devices import Device
 from chalicelib.domain.rejects import Rejected
 from chalicelib.ports import RecordOutcome
-from chalicelib.services import recycling
+from chalicelib.services import irrigation, recycling, usage
+from chalicelib.services.cleaning_tasks import apply_fill
 from chalicelib.services.dead_letters import IngestResult, Outcome, reject
 from chalicelib.services.deps import Deps
+from chalicelib.services.device_health import back_online
+from chalicelib.services.doors import record_access
+from chalicelib.services.home_security import on_security_message
 
 __all__ = ["EFFECTS", "INGESTERS", "IngestResult", "Outcome", "ingest", "reject"]
 
 
 Effect = Callable[[Deps, DeviceMessage, Device], None]
 #: kind → what the message does besides being recorded (filled in by later capabilities)
-EFFECTS: dict[str, Effect] = {}
+EFFECTS: dict[str, Effect] = {
+    "fill": apply_fill,
+    "access": record_access,
+    "security": on_security_message,
+    "soil": irrigation.on_soil,
+}
 #: kind → its own ingestion (dedupe, checks and effect in one transaction)
 INGESTERS: dict[str, Callable[[Deps, DeviceMessage, RawDeviceMessage], IngestResult]] = {
     "weighin": recycling.credit_weighin,
+    "meter": usage.ingest_reading,
 }
 
 
@@ -56,6 +66,8 @@ def ingest(deps: Deps, message: DeviceMessage, raw: RawDeviceMessage) -> IngestR
     effect = EFFECTS.get(message.kind)
     if effect is not None:
         effect(deps, message, device)
+    if device.offline_alarm:  # marked by the health check; costs nothing for every other device
+        back_online(deps, device)
     advance = device.last_seen_ms is None or message.received_at_ms > device.last_seen_ms
     if deps.device_events.record(message, advance) is RecordOutcome.DUPLICATE:
         return IngestResult(Outcome.DUPLICATE)

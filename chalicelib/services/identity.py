@@ -50,7 +50,7 @@ def login_with_wechat(deps: Deps, code: str) -> Login:
 
 
 def bind_phone(deps: Deps, principal: Principal, code: str) -> Resident:
-    """Bind the phone WeChat vouches for (``getPhoneNumber`` code); stored only as a keyed hash + mask."""
+    """Bind the phone WeChat vouches for (``getPhoneNumber`` code): a keyed hash + mask, and sealed for SMS."""
     if not code or len(code) > 256:
         raise BadInput("code is required", code="invalid_code")
     phone = deps.wechat.phone_number(code)
@@ -59,6 +59,8 @@ def bind_phone(deps: Deps, principal: Principal, code: str) -> Resident:
     pepper = deps.secrets.app_secrets().phone_pepper
     key = phone_key(pepper, phone)
     deps.residents.bind_phone(principal.subject, key, mask_phone(phone))
+    if deps.notify_deps is not None:  # sealed (AES-GCM), for SMS when no subscribe message may be sent
+        deps.notify_deps.contacts.set_phone(f"resident:{principal.subject}", phone)
     pending_credit.claim_pending(deps, principal.subject, key)
     return current_resident(deps, principal)
 
@@ -117,4 +119,7 @@ def set_residence(deps: Deps, principal: Principal, body: Mapping[str, Any]) -> 
     communities.require_community(deps, community_id)
     assert isinstance(building, str) and isinstance(room, str)
     deps.residents.set_residence(principal.subject, community_id, building.strip(), room.strip())
+    if deps.household_book is not None:  # who lives there, for alarms about a household (a leak)
+        deps.household_book.add_resident(community_id, building.strip(), room.strip(), principal.subject,
+                                         deps.clock.now_ms())
     return current_resident(deps, principal)

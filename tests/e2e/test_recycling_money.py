@@ -40,6 +40,10 @@ def resident(hub: Hub, phone: str) -> dict[str, str]:
     auth = {"Authorization": f"Bearer {login.json()['token']}"}
     bound = requests.post(hub.api + "/v1/me/phone", json={"code": f"sandbox-phone-{phone}"}, headers=auth, timeout=10)
     assert bound.status_code == 200, bound.text
+    # what the mini-program reports after wx.requestSubscribeMessage: "回收到账" may be sent once
+    granted = requests.post(hub.api + "/v1/me/subscriptions", json={"grants": {"recycling-credited": "accept"}},
+                            headers=auth, timeout=10)
+    assert granted.status_code == 200, granted.text
     return auth
 
 

@@ -22,7 +22,8 @@ from localcloud.template import DEFAULT_TEMPLATE_PATH, load_template, references
 REGION = "cn-north-1"
 KINDS = ("weighin", "fill", "meter", "access", "soil", "security", "heartbeat")
 CHALICE_FUNCTIONS = ("APIHandler", "HandleDeviceEvents", "FanOutOutbox", "CheckDeviceHealth", "SettleWithdrawals",
-                     "ReconcileLedger", "DeliverWebhooks", "DispatchDueWebhooks", "RunOrderJobs")
+                     "ReconcileLedger", "DeliverWebhooks", "DispatchDueWebhooks", "RunOrderJobs",
+                     "FireTimers", "RunAlarmJobs", "NotifyResidents", "NotifyStaff", "NotifyPartners", "RefreshTv")
 #: resources `chalice package` generates that the merge template may refer to (checked by cfn-lint after merge)
 CHALICE_GENERATED = ("RestAPI",)
 SQL_SELECT = ("SELECT encode(*, 'base64') AS payload_b64, topic() AS topic, clientid() AS client_id, "
@@ -94,7 +95,8 @@ def _as_list(value: Any) -> list[Any]:
 def test_every_queue_but_the_dead_letter_queues_has_a_redrive_policy() -> None:
     queues = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
     terminal = _queues_that_receive_failures()
-    dead_letter_queues = {"DeviceEventsDLQ", "IotRuleErrorsQueue", "OutboxStreamDLQ", "WebhookDeliveriesDLQ"}
+    dead_letter_queues = {"DeviceEventsDLQ", "IotRuleErrorsQueue", "OutboxStreamDLQ", "WebhookDeliveriesDLQ",
+                          "TimersDLQ", "NotifyDLQ"}
     assert dead_letter_queues <= terminal <= set(queues)
     for logical_id, queue in queues.items():
         props = queue["Properties"]
@@ -186,6 +188,17 @@ def test_the_chalice_functions_are_wired_to_the_infra() -> None:
     assert RESOURCES["WebhookDeliveriesQueue"]["Properties"]["VisibilityTimeout"] >= 6 * webhooks["Timeout"]
 
 
+def test_the_timer_queue_feeds_fire_timers_and_is_the_queue_the_hub_sends_to() -> None:
+    from chalicelib.adapters.timer_queue import TIMER_QUEUE
+
+    timers = RESOURCES["FireTimers"]["Properties"]
+    sqs = timers["Events"]["FireTimersSqsEventSource"]["Properties"]
+    assert sqs["Queue"] == {"Fn::Sub": "${TimersQueue.Arn}"}
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert RESOURCES["TimersQueue"]["Properties"]["QueueName"] == TIMER_QUEUE
+    assert RESOURCES["TimersQueue"]["Properties"]["VisibilityTimeout"] >= 6 * timers["Timeout"]
+
+
 def _chalice_app() -> Any:
     return importlib.import_module("app")
 
@@ -248,7 +261,8 @@ def test_builds_every_table_queue_and_secret(built: LocalResources) -> None:
     assert set(dynamodb.list_tables()["TableNames"]) == {"linli-hub", "linli-outbox"}
     assert {url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"]} == {
         "linli-device-events", "linli-device-events-dlq", "linli-iot-rule-errors", "linli-outbox-stream-dlq",
-        "linli-webhook-deliveries", "linli-webhook-deliveries-dlq"}
+        "linli-webhook-deliveries", "linli-webhook-deliveries-dlq", "linli-timers", "linli-timers-dlq",
+        "linli-notify-residents", "linli-notify-staff", "linli-notify-partners", "linli-notify-tv", "linli-notify-dlq"}
 
 
 def test_tables_have_keys_index_stream_and_ttl(built: LocalResources) -> None:

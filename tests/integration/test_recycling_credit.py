@@ -20,7 +20,7 @@ from chalicelib.services import communities, identity
 from chalicelib.services.deps import Deps
 from chalicelib.services.device_events import Outcome
 from tests.integration.test_api import Api
-from tests.support import events
+from tests.support import events, notify_queues
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = "bin-0001"
@@ -106,13 +106,20 @@ def test_seed_scenario_2350_g_of_cardboard_pays_188_fen(api: Api, cid: str) -> N
     assert book["totals"]["credited_to_wallets"] == 188
 
 
+def grant_credit_notices(api: Api, token: str) -> None:
+    """What the mini-program reports after ``wx.requestSubscribeMessage`` for "回收到账" was accepted."""
+    status, body, _ = api("POST", "/v1/me/subscriptions", {"grants": {"recycling-credited": "accept"}}, token=token)
+    assert status == 200, body
+
+
 def test_a_credit_sends_the_recycling_subscribe_message_from_the_outbox(api: Api, cid: str, hub: Deps) -> None:
-    resident_token(api, "o-alice")
+    grant_credit_notices(api, resident_token(api, "o-alice"))
     deliver(weighin(cid, "w-1"))
     key = f"{BIN}:w-1"
     data = {"resident_id": identity.current_resident(hub, _principal(hub, "o-alice")).resident_id,
             "credit_fen": 188, "category": "paper", "weight_g": 2350, "thing_name": BIN, "at_ms": now_ms()}
     app.handler_map["fan_out_outbox"](events.outbox_insert("recycling.credited", cid, key, data), None)
+    notify_queues.drain("linli-notify-residents")  # the residents' channel (topic → queue → worker)
     sent = hub.wechat.messages  # type: ignore[attr-defined]
     assert [(openid, template) for openid, template, _ in sent] == [("o-alice", "recycling-credited")]
     assert sent[0][2]["amount2"] == {"value": "1.88元"}
@@ -234,17 +241,18 @@ def test_bad_settings_are_a_400(api: Api, cid: str, body: dict[str, Any]) -> Non
     assert status == 400, answer
 
 
-def test_a_failed_credit_notice_is_retried_by_the_stream_and_never_credits_again(api: Api, cid: str,
-                                                                                 hub: Deps) -> None:
+def test_a_failed_credit_notice_is_retried_by_the_channel_queue_and_never_credits_again(api: Api, cid: str,
+                                                                                        hub: Deps) -> None:
     token = resident_token(api, "o-alice")
+    grant_credit_notices(api, token)
     deliver(weighin(cid, "w-1"))
     data = {"resident_id": _principal(hub, "o-alice").subject, "credit_fen": 188, "category": "paper",
             "weight_g": 2350, "thing_name": BIN, "at_ms": now_ms()}
     insert = events.outbox_insert("recycling.credited", cid, f"{BIN}:w-1", data)
-    hub.wechat.down = True  # type: ignore[attr-defined]
-    with pytest.raises(Exception, match="failed processing"):
-        app.handler_map["fan_out_outbox"](insert, None)  # the stream retries the record
-    hub.wechat.down = False  # type: ignore[attr-defined]
     assert app.handler_map["fan_out_outbox"](insert, None) == {"batchItemFailures": []}
+    hub.wechat.down = True  # type: ignore[attr-defined]
+    assert len(notify_queues.drain("linli-notify-residents", retry_failed=True)) == 1  # the queue retries it
+    hub.wechat.down = False  # type: ignore[attr-defined]
+    assert notify_queues.drain("linli-notify-residents") == []
     assert len(hub.wechat.messages) == 1  # type: ignore[attr-defined]
     assert wallet(api, token)["balance_fen"] == 188

@@ -1,5 +1,6 @@
 """Running the serverless pipeline by hand inside one process: outbox rows → the stream handler →
-the webhook queue → the sender — so an integration test sees what partners would receive.
+the notification topic → the channel queues' workers → the webhook queue → the sender — so an
+integration test sees what partners would receive.
 
 Also the loopback receivers: a partner endpoint that verifies every delivery with the
 ``standardwebhooks`` library (as a partner's code would), and a payment-callback collector.
@@ -20,7 +21,7 @@ from standardwebhooks import Webhook
 
 from chalicelib.adapters.dynamo.models import OutboxItem
 from chalicelib.handlers import outbox_stream, webhook_jobs
-from tests.support import events
+from tests.support import events, notify_queues
 
 
 @dataclass
@@ -111,8 +112,9 @@ class Pipeline:
             sent += len(messages)
 
     def run(self) -> None:
-        """Until nothing new happens: outbox events may queue webhooks, and so on."""
-        while self.outbox() + self.webhooks():
+        """Until nothing new happens: outbox events notify the channels (partner webhooks among them),
+        which may queue webhooks, and so on."""
+        while self.outbox() + notify_queues.drain_all() + self.webhooks():
             pass
 
 

@@ -430,7 +430,11 @@ def test_each_input_is_refused_with_its_reason(reason: RejectReason, queue_body:
 
 
 #: reasons that need the community's terms (tests/unit/test_recycling.py) or come from the ledger audit
-NOT_FROM_THE_MESSAGE_ALONE = {RejectReason.NO_PRICE, RejectReason.OVER_DAILY_CAP, RejectReason.LEDGER_MISMATCH}
+#: reasons that need the hub's state (prices, the day's credits, the books, a meter's earlier readings);
+#: tests/integration/test_recycling_credit.py, test_withdrawals.py and test_usage.py produce them
+NOT_FROM_THE_MESSAGE_ALONE = {RejectReason.NO_PRICE, RejectReason.OVER_DAILY_CAP, RejectReason.LEDGER_MISMATCH,
+                              RejectReason.METER_WENT_BACKWARDS, RejectReason.METER_JUMP,
+                              RejectReason.METER_OUT_OF_WINDOW}
 
 
 def test_every_reject_reason_has_an_input_that_produces_it() -> None:

@@ -8,6 +8,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.adapters.dynamo import keys, txn
 from chalicelib.adapters.dynamo.models import DeviceItem, HubItem, SeenEventItem
 from chalicelib.adapters.dynamo.paging import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamo.security_models import has_offline_alarm
 from chalicelib.domain.device_messages import DeviceMessage
 from chalicelib.domain.devices import Device, DeviceStatus, DeviceType, LastEvent
 from chalicelib.domain.errors import DeviceAlreadyRegistered, DeviceUnknown
@@ -30,6 +31,7 @@ def to_device(item: DeviceItem) -> Device:
         building=item.building,
         room=item.room,
         location=item.location,
+        offline_alarm=has_offline_alarm(item),
     )
 
 
