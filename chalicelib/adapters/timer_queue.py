@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chalicelib.adapters.sqs_sender import SQS_MAX_DELAY_S, SqsSender
 from chalicelib.ports import Timer
 
 #: the queue's name in infra/template.yaml (physical names carry no stage: one stage per account)
 TIMER_QUEUE = "linli-timers"
-SQS_MAX_DELAY_S = 900
 
 
 def delay_s(due_ms: int, now_ms: int) -> int:
@@ -43,25 +43,8 @@ def timer_of(body: str) -> Timer:
 
 
 class SqsTimerQueue:
-    """The queue URL is looked up once, on the first timer."""
-
     def __init__(self, queue_name: str = TIMER_QUEUE, client: Any = None) -> None:
-        self._queue_name = queue_name
-        self._client = client
-        self._url: str | None = None
-
-    def _sqs(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
-        return self._client
-
-    def _queue_url(self) -> str:
-        if self._url is None:
-            self._url = str(self._sqs().get_queue_url(QueueName=self._queue_name)["QueueUrl"])
-        return self._url
+        self._sender = SqsSender(queue_name, client)
 
     def schedule(self, timer: Timer, now_ms: int) -> None:
-        self._sqs().send_message(QueueUrl=self._queue_url(), MessageBody=timer_body(timer),
-                                 DelaySeconds=delay_s(timer.due_ms, now_ms))
+        self._sender.send(timer_body(timer), delay_s(timer.due_ms, now_ms))

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.adapters.timer_queue import SQS_MAX_DELAY_S, SqsTimerQueue, delay_s, timer_body, timer_of
+from chalicelib.adapters.sqs_sender import SQS_MAX_DELAY_S
+from chalicelib.adapters.timer_queue import SqsTimerQueue, delay_s, timer_body, timer_of
 from chalicelib.domain import security as rules
 from chalicelib.domain.errors import BadInput
 from chalicelib.domain.security import HomeSecurity, PanelState, SecurityMode, Sensed
