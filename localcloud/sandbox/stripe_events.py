@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
-import http.client
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+from localcloud.sandbox.callback_http import post_callback
 
 #: waits before the 2nd, 3rd, ... attempt, in seconds
 RETRY_SCHEDULE_S = (60, 300, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
@@ -48,14 +47,6 @@ class _Delivery:
         return {"event_id": self.event_id, "type": self.event_type, "url": self.url, "delivered": self.delivered,
                 "gave_up": self.gave_up, "attempts": [dict(a) for a in self.attempts]}
 
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        """Stripe does not follow redirects: a 3xx is a failed delivery."""
-        return None
-
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
 class WebhookDeliveries:
@@ -128,12 +119,4 @@ class WebhookDeliveries:
                 heapq.heappush(self._due, (time.monotonic() + wait, delivery.seq))
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only
-        try:
-            with _OPENER.open(request, timeout=self.timeout_s) as response:
-                return int(response.status), None
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return exc.code, None
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+        return post_callback(url, body, headers, self.timeout_s)

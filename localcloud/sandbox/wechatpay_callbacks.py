@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import base64
 import heapq
-import http.client
 import json
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +25,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from localcloud.sandbox.callback_http import post_callback
 from localcloud.sandbox.wechatpay_gateway import CST, MerchantGateway, cst_now, nonce
 
 #: WeChat's retry schedule for notifications that were not answered 2xx
@@ -64,14 +62,6 @@ class _Delivery:
                 "state": self.notice.state, "url": self.url, "delivered": self.delivered, "gave_up": self.gave_up,
                 "attempts": [dict(a) for a in self.attempts]}
 
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        """WeChat does not follow redirects: a 3xx is a failed delivery."""
-        return None
-
-
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect)
 
 
 #: how many callbacks are in flight at once
@@ -180,12 +170,4 @@ class CallbackSender:
                 self._schedule(time.monotonic() + wait, delivery.seq)
 
     def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - http(s) only
-        try:
-            with _OPENER.open(request, timeout=self.timeout_s) as response:
-                return int(response.status), None
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            return exc.code, None
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+        return post_callback(url, body, headers, self.timeout_s)
