@@ -1,4 +1,4 @@
-"""In-memory fakes of every port in ``chalicelib/ports.py``, with the DynamoDB adapters' semantics.
+"""In-memory fakes of every port in ``chalicelib/ports``, with the DynamoDB adapters' semantics.
 
 The contract tests (tests/integration/test_repository_contract.py) run one suite against these fakes
 and against the adapters under moto, so a unit test that passes against a fake says something true
