@@ -39,11 +39,11 @@ EFFECTS: dict[str, Effect] = {
     "access": record_access,
     "security": on_security_message,
     "soil": irrigation.on_soil,
+    "meter": usage.count_reading,
 }
 #: kind → its own ingestion (dedupe, checks and effect in one transaction)
 INGESTERS: dict[str, Callable[[Deps, DeviceMessage, RawDeviceMessage], IngestResult]] = {
     "weighin": recycling.credit_weighin,
-    "meter": usage.ingest_reading,
 }
 
 
@@ -54,18 +54,19 @@ def ingest(deps: Deps, message: DeviceMessage, raw: RawDeviceMessage) -> IngestR
     device, seen = deps.device_events.load(message.thing_name, message.event_id)
     if seen:
         return IngestResult(Outcome.DUPLICATE)
+    # The effect runs before the message is marked processed: if it fails, the queue redelivers the
+    # message and the effect runs again (effects are idempotent by event id); marked first, a failed
+    # effect would be lost for good. An effect may refuse the message by its own rules (a meter going
+    # backwards): that is a reject like any other, and the message is never counted.
     try:
         device = check_sender(message, device)
         check_timestamp(message.ts_ms, message.received_at_ms, deps.clock_window)
         check_reading(message.reading)
+        effect = EFFECTS.get(message.kind)
+        if effect is not None:
+            effect(deps, message, device)
     except Rejected as rejected:
         return reject(deps, raw, rejected, event_id=message.event_id)
-    # The effect runs before the message is marked processed: if it fails, the queue redelivers the
-    # message and the effect runs again (effects are idempotent by event id); marked first, a failed
-    # effect would be lost for good.
-    effect = EFFECTS.get(message.kind)
-    if effect is not None:
-        effect(deps, message, device)
     if device.offline_alarm:  # marked by the health check; costs nothing for every other device
         back_online(deps, device)
     advance = device.last_seen_ms is None or message.received_at_ms > device.last_seen_ms

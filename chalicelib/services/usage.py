@@ -1,8 +1,8 @@
 """Meter readings → household usage (and the leak alarm); what residents and staff see of it.
 
-A meter message has its own ingestion (``INGESTERS["meter"]``) rather than an effect, because a
-reading the meter rules refuse (went backwards, implausible jump) must end as a reject record with that
-reason — never counted, never reported as accepted.
+A meter message's effect (``EFFECTS["meter"]``) may refuse a reading by the meter rules (went
+backwards, implausible jump): the generic ingestion turns that into a reject record with the reason —
+never counted, never reported as accepted.
 """
 
 from __future__ import annotations
@@ -14,47 +14,21 @@ from chalicelib.domain.alarms import AlarmSpec, Severity
 from chalicelib.domain.device_messages import (
     DeviceMessage,
     MeterReading,
-    RawDeviceMessage,
-    check_reading,
-    check_sender,
-    check_timestamp,
 )
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import BadInput, Conflict
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.rejects import Rejected, RejectReason
-from chalicelib.ports import RecordOutcome, SaveOutcome
+from chalicelib.ports import SaveOutcome
 from chalicelib.services import alarms, communities
-from chalicelib.services.dead_letters import IngestResult, Outcome, reject
 from chalicelib.services.deps import Deps
-from chalicelib.services.device_health import back_online
 
 MAX_RACES = 5
 
 
-def ingest_reading(deps: Deps, message: DeviceMessage, raw: RawDeviceMessage) -> IngestResult:
-    """The generic device checks (as ``services.device_events.ingest``), then the meter's own rules;
-    marked processed only once counted."""
-    device, seen = deps.device_events.load(message.thing_name, message.event_id)
-    if seen:
-        return IngestResult(Outcome.DUPLICATE)
-    try:
-        device = check_sender(message, device)
-        check_timestamp(message.ts_ms, message.received_at_ms, deps.clock_window)
-        check_reading(message.reading)
-        count_reading(deps, message, device)
-    except Rejected as rejected:
-        return reject(deps, raw, rejected, event_id=message.event_id)
-    if device.offline_alarm:  # as services/device_events.ingest: a silent meter spoke again
-        back_online(deps, device)
-    advance = device.last_seen_ms is None or message.received_at_ms > device.last_seen_ms
-    if deps.device_events.record(message, advance) is RecordOutcome.DUPLICATE:
-        return IngestResult(Outcome.DUPLICATE)
-    return IngestResult(Outcome.ACCEPTED)
-
-
 def count_reading(deps: Deps, message: DeviceMessage, device: Device) -> None:
-    """Place the reading in the meter's window and add the usage it moves to the household's days."""
+    """The meter's effect (services/device_events.EFFECTS): place the reading in the meter's window and
+    add the usage it moves to the household's days; ``Rejected`` for a reading the rules refuse."""
     reading = message.reading
     assert isinstance(reading, MeterReading)
     expected_unit = meters.UNIT_BY_DEVICE_TYPE.get(device.type.value)
