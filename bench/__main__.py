@@ -1,10 +1,10 @@
 """Run every benchmark; print a table, then one JSON object as the last line.
 
 ``python -m bench`` (``make bench``): DynamoDB requests per message on a warm container, the cold import
-of the device-events handler, heartbeats end to end, weigh-ins end to end with the moto ceiling and
-the growth run, partner webhook fan-out, and a 500-household community's mixed device traffic (see each
-module). Progress goes to stderr; stdout is the
-table and the JSON line.
+of the device-events handler and each deployed function's cold start, heartbeats end to end, weigh-ins
+end to end with the moto ceiling and the growth run, partner webhook fan-out, and a 500-household
+community's mixed device traffic (see each module). Progress goes to stderr; stdout is the table and the
+JSON line.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
-from bench import cold_import, community_day, mqtt_throughput, recycling_e2e, requests_per_event, webhook_fanout
+from bench import (
+    capacity_units,
+    cold_import,
+    community_day,
+    mqtt_throughput,
+    recycling_e2e,
+    requests_per_event,
+    webhook_fanout,
+)
 from bench.hub import BenchHub, start_hub
 
 #: the issue's targets: key → (comparison, bound)
@@ -63,6 +71,7 @@ def main() -> None:
             # table, unlike DynamoDB's) would measure moto, not the fan-out
             ("webhook fan-out", webhook_fanout.measure),
             ("community day (500 households, one simulated hour)", community_day.measure),
+            ("capacity units (billed units per message, bench/capacity_units.py)", capacity_units.measure),
         ]
         try:
             for label, measure in parts:

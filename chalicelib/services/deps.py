@@ -5,49 +5,52 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chalicelib.domain.device_messages import ClockWindow
-from chalicelib.ports import (
-    AlarmBook,
-    CardPayments,
-    Catalog,
-    CleaningTaskBook,
-    Clock,
-    Commands,
-    Communities,
-    DeliveryQueue,
-    DeviceEventStore,
-    DeviceHealthFlags,
-    Devices,
-    DoorBook,
-    HomeSecurityBook,
-    HouseholdBook,
-    IdGenerator,
-    IrrigationBook,
-    Ledger,
-    NoticeBoard,
-    Orders,
-    Partners,
-    RecyclingBook,
-    Rejects,
-    Residents,
-    SecretStore,
-    StaffRoster,
-    ThingRegistry,
-    TimerQueue,
-    UrlGuard,
-    UsageBook,
-    WebhookSigner,
-    WebhookStore,
-    WebhookTransport,
-    WeChatJsapi,
-    WeChatMiniProgram,
-    WeChatPay,
-    Withdrawals,
-)
 from chalicelib.services.notify_deps import NotifyDeps
 from chalicelib.services.offer_cache import OfferCache
 from chalicelib.services.terms_cache import TermsCache
+
+if TYPE_CHECKING:  # annotations only: a function imports the ports it uses, not all of them (cold start)
+    from chalicelib.ports import (
+        AlarmBook,
+        CardPayments,
+        Catalog,
+        CleaningTaskBook,
+        Clock,
+        Commands,
+        Communities,
+        DeliveryQueue,
+        DeviceEventStore,
+        DeviceHealthFlags,
+        Devices,
+        DoorBook,
+        HomeSecurityBook,
+        HouseholdBook,
+        IdGenerator,
+        IrrigationBook,
+        Ledger,
+        NoticeBoard,
+        Orders,
+        Partners,
+        RecyclingBook,
+        Rejects,
+        Residents,
+        SecretStore,
+        StaffRoster,
+        ThingRegistry,
+        TimerQueue,
+        UrlGuard,
+        UsageBook,
+        WebhookSigner,
+        WebhookStore,
+        WebhookTransport,
+        WeChatJsapi,
+        WeChatMiniProgram,
+        WeChatPay,
+        Withdrawals,
+    )
 
 
 @dataclass

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from chalicelib.ports import Contacts, MessageHold, Notifier, NotifyBook, SmsSender
+if TYPE_CHECKING:
+    from chalicelib.ports import Contacts, MessageHold, Notifier, NotifyBook, SmsSender
 
 
 @dataclass
