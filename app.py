@@ -3,9 +3,11 @@
 from chalice.app import Chalice
 
 from chalicelib.api import admin, alarms, callbacks, errors, meta, orders, orders_admin, partner, resident, wallet
+from chalicelib.api import console as console_api
 from chalicelib.api import doors as doors_api
 from chalicelib.api import home as home_api
 from chalicelib.api import irrigation as irrigation_api
+from chalicelib.api import money_admin as money_admin_api
 from chalicelib.api import notices as notices_api
 from chalicelib.api import notify as notify_api
 from chalicelib.api import tasks as tasks_api
@@ -36,6 +38,8 @@ app.register_blueprint(irrigation_api.bp)
 app.register_blueprint(notices_api.bp)
 app.register_blueprint(tv_api.bp)
 app.register_blueprint(notify_api.bp)
+app.register_blueprint(money_admin_api.bp)
+app.register_blueprint(console_api.bp)
 
 # Chalice needs the stream ARN at import time; infra/ replaces it with the table's real StreamArn.
 OUTBOX_STREAM_PLACEHOLDER = "arn:aws:dynamodb:cn-north-1:000000000000:table/linli-outbox/stream/placeholder"

@@ -1,4 +1,5 @@
-"""``python -m localcloud up [--demo]``: the whole hub on this machine, until Ctrl-C or SIGTERM."""
+"""``python -m localcloud up [--demo]``: the whole hub on this machine, until Ctrl-C or SIGTERM.
+``python -m localcloud simulate``: a simulated community day through a running hub."""
 
 from __future__ import annotations
 
@@ -11,12 +12,23 @@ import threading
 from localcloud.config import LocalConfig
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    from localcloud.simulator import cli as simulator_cli
+
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the hub locally")
     up.add_argument("--demo", action="store_true", help="seed a demo community with a few devices")
-    args = parser.parse_args(argv)
+    simulator_cli.add_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "simulate":
+        from localcloud.simulator import cli as simulator_cli
+
+        return simulator_cli.run(args)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stdout)

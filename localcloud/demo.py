@@ -1,4 +1,5 @@
-"""``--demo``: a demo community with one device of each type, and simulated devices that heartbeat."""
+"""``--demo``: a demo community with one device of each type, and simulated devices that heartbeat; and a
+small simulated community (localcloud.simulator) living day after day beside it."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ def seed(stack: Any) -> None:
     log.info("demo community %s with %d devices; try: curl -H 'Authorization: Bearer %s' "
              "%s/v1/admin/communities/%s/devices", cid, len(DEVICES), token, base, cid)
     threading.Thread(target=_heartbeats, args=(stack, cid), name="demo-devices", daemon=True).start()
+    from localcloud.simulator.background import live_in_background
+
+    live_in_background(stack)  # and a small simulated community living day after day (a day per 24 min)
 
 
 def _heartbeats(stack: Any, cid: str) -> None:

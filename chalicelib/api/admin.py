@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib import bootstrap
 from chalicelib.api import views
 from chalicelib.api.http import STAFF_OR_ADMIN, Ctx, route
-from chalicelib.domain.devices import DeviceStatus
+from chalicelib.domain.devices import Device, DeviceStatus
 from chalicelib.domain.identity import Role
 from chalicelib.domain.recycling import china_day
-from chalicelib.services import communities, ledger_audit, recycling
+from chalicelib.services import communities, device_overview, ledger_audit, recycling
+from chalicelib.services.device_overview import DeviceOverview
 
 bp = Blueprint(__name__)
 ADMIN = (Role.ADMIN,)
@@ -43,6 +44,18 @@ class NewDevice(BaseModel):
     building: str | None = Field(default=None, min_length=1, max_length=20)
     room: str | None = Field(default=None, min_length=1, max_length=20)
     location: str | None = Field(default=None, min_length=1, max_length=60)
+    #: manufacturer serial number: lets the device provision its own certificate (functions/preprovision)
+    serial: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+def device_at_a_glance(o: DeviceOverview) -> dict[str, Any]:
+    """The device plus ``online`` and a trash bin's last ``fill_pct`` (additive fields)."""
+    return {**views.device(o.device), "online": o.online, "fill_pct": o.fill_pct}
+
+
+def _device_view(cid: str, device: Device) -> dict[str, Any]:
+    [found] = device_overview.overview(bootstrap.deps(), cid, [device])
+    return device_at_a_glance(found)
 
 
 @route(bp, BASE, "POST", summary="Create a community", auth=ADMIN, body=NewCommunity, status=201)
@@ -61,35 +74,47 @@ def get_community(ctx: Ctx, cid: str) -> dict[str, Any]:
 def register_device(ctx: Ctx, cid: str) -> dict[str, Any]:
     ctx.community(cid)
     body = ctx.body(NewDevice)
-    return views.device(communities.register_device(bootstrap.deps(), cid, body.thing_name, body.type,
-                                                    body.building, body.room, body.location))
+    return _device_view(cid, communities.register_device(bootstrap.deps(), cid, body.thing_name, body.type,
+                                                         body.building, body.room, body.location, body.serial))
 
 
 @route(bp, BASE + "/{cid}/devices", "GET", summary="List devices", auth=STAFF_OR_ADMIN, query=("limit", "cursor"))
 def list_devices(ctx: Ctx, cid: str) -> dict[str, Any]:
     ctx.community(cid)
-    page = communities.list_devices(bootstrap.deps(), cid, ctx.limit(), ctx.query("cursor"))
-    return views.page(page, views.device)
+    deps = bootstrap.deps()
+    page = communities.list_devices(deps, cid, ctx.limit(), ctx.query("cursor"))
+    return {"items": [device_at_a_glance(o) for o in device_overview.overview(deps, cid, page.items)],
+            "next_cursor": page.next_cursor}
 
 
 @route(bp, BASE + "/{cid}/devices/{thing_name}", "GET", summary="A device and its status", auth=STAFF_OR_ADMIN)
 def get_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
     ctx.community(cid)
-    return views.device(communities.community_device(bootstrap.deps(), cid, thing_name))
+    return _device_view(cid, communities.community_device(bootstrap.deps(), cid, thing_name))
 
 
 @route(bp, BASE + "/{cid}/devices/{thing_name}/disable", "POST", summary="Disable a device", auth=STAFF_OR_ADMIN)
 def disable_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
     ctx.community(cid)
     device = communities.set_device_status(bootstrap.deps(), cid, thing_name, DeviceStatus.DISABLED)
-    return views.device(device)
+    return _device_view(cid, device)
 
 
 @route(bp, BASE + "/{cid}/devices/{thing_name}/enable", "POST", summary="Enable a device", auth=STAFF_OR_ADMIN)
 def enable_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
     ctx.community(cid)
     device = communities.set_device_status(bootstrap.deps(), cid, thing_name, DeviceStatus.ACTIVE)
-    return views.device(device)
+    return _device_view(cid, device)
+
+
+# Fleet provisioning (functions/preprovision, docs/decisions.md 41): a replacement certificate needs staff.
+@route(bp, BASE + "/{cid}/devices/{thing_name}/reprovision", "POST",
+       summary="Let a device provision a new certificate (forgets the one accepted; revoke that one in IoT Core)",
+       auth=STAFF_OR_ADMIN)
+def reprovision_device(ctx: Ctx, cid: str, thing_name: str) -> dict[str, Any]:
+    ctx.community(cid)
+    device, previous = communities.allow_reprovisioning(bootstrap.deps(), cid, thing_name)
+    return {**views.device(device), "previous_certificate_id": previous}
 
 
 @route(bp, BASE + "/{cid}/rejects", "GET", summary="Rejected device messages, newest first", auth=STAFF_OR_ADMIN,

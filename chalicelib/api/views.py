@@ -33,7 +33,8 @@ def device(d: Device) -> dict[str, Any]:
     return {"thing_name": d.thing_name, "community_id": d.community_id, "type": d.type.value,
             "status": d.status.value, "registered_at": iso(d.registered_at_ms),
             "last_seen": iso(d.last_seen_ms), "last_event": last_event, "building": d.building, "room": d.room,
-            "location": d.location}
+            "location": d.location, "serial": d.serial, "certificate_id": d.certificate_id,
+            "provisioned_at": iso(d.provisioned_at_ms)}
 
 
 def reject(r: Reject) -> dict[str, Any]:

@@ -35,6 +35,9 @@ KINDS_BY_TYPE: dict[DeviceType, frozenset[str]] = {
 
 #: AWS IoT thing names: 1–128 of letters, digits and ``:_-``. MQTT topic levels must not hold ``/+#``.
 THING_NAME = re.compile(r"[A-Za-z0-9:_-]{1,128}")  # use fullmatch: "$" would allow a trailing newline
+#: A manufacturer serial number as staff pre-register it and the device presents it when it provisions
+#: itself (functions/preprovision compares them exactly); also a valid IoT thing attribute value.
+SERIAL = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ class Device:
     location: str | None = None
     #: a device-offline alarm was raised for it and not yet cleared by a message from it
     offline_alarm: bool = False
+    #: fleet provisioning (functions/preprovision): the serial staff pre-registered, and the certificate
+    #: the pre-provisioning hook accepted for it, and when (None until the device provisioned itself)
+    serial: str | None = None
+    certificate_id: str | None = None
+    provisioned_at_ms: int | None = None
 
     @property
     def household(self) -> str | None:

@@ -56,6 +56,8 @@ class Withdrawal:
     package_info: str | None = None
     transfer_bill_no: str | None = None
     fail_reason: str | None = None
+    #: the community the resident lived in when they asked (its staff see the withdrawal while it is open)
+    community_id: str | None = None
 
     def ended(self, status: WithdrawalStatus, now_ms: int, fail_reason: str | None = None) -> Withdrawal:
         return replace(self, status=status, updated_at_ms=now_ms, fail_reason=fail_reason)

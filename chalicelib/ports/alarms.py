@@ -56,6 +56,9 @@ class CleaningTaskBook(Protocol):
         """CONFLICT if the bin's state moved meanwhile, a second task would open or the task is closed."""
 
     def get_task(self, task_id: str) -> CleaningTask | None: ...
+    def last_fills(self, thing_names: Sequence[str]) -> dict[str, float]:
+        """The last applied fill (percent) of each of these bins that has reported one."""
+
     def list_tasks(self, community_id: str, status: TaskStatus, limit: int,
                    cursor: str | None) -> Page[CleaningTask]: ...
 

@@ -144,3 +144,6 @@ class Withdrawals(Protocol):
     def list_for_resident(self, resident_id: str, limit: int, cursor: str | None) -> Page[Withdrawal]: ...
 
     def list_open(self, created_before_ms: int, limit: int) -> list[Withdrawal]: ...
+
+    def list_open_in_community(self, community_id: str, limit: int, cursor: str | None) -> Page[Withdrawal]:
+        """The community's open withdrawals (``community_id`` set when they started), newest first."""

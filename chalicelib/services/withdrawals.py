@@ -58,7 +58,7 @@ def request_withdrawal(deps: Deps, principal: Principal, body: Mapping[str, obje
     wid = deps.ids.new_id("wd")
     withdrawal = Withdrawal(withdrawal_id=wid, resident_id=resident.resident_id, openid=resident.openid,
                             amount_fen=amount, status=WithdrawalStatus.PROCESSING, out_bill_no=out_bill_no(wid),
-                            created_at_ms=now, updated_at_ms=now)
+                            created_at_ms=now, updated_at_ms=now, community_id=resident.community_id)
     start = ledger.Transfer.for_event(ledger.TransferKind.PAYOUT_START, wid, ledger.wallet(resident.resident_id),
                                       ledger.in_flight(resident.resident_id), amount, now,
                                       memo={"withdrawal_id": wid})
@@ -143,6 +143,20 @@ def withdrawal_of(deps: Deps, principal: Principal, withdrawal_id: str) -> Withd
 
 def withdrawals_of(deps: Deps, principal: Principal, limit: int, cursor: str | None) -> Page[Withdrawal]:
     return deps.withdrawals.list_for_resident(principal.subject, limit, cursor)
+
+
+def open_in_community(deps: Deps, community_id: str, status: str | None, limit: int,
+                      cursor: str | None) -> Page[Withdrawal]:
+    """Staff's view: the open withdrawals of residents who lived in the community when they asked,
+    newest first; ``status`` narrows them to ``processing`` or ``wait_user_confirm``."""
+    wanted = {w for w in WithdrawalStatus if w.is_open}
+    if status is not None:
+        if status not in {w.value for w in wanted}:
+            raise BadInput("status is processing or wait_user_confirm (only open withdrawals are listed)",
+                           code="invalid_status")
+        wanted = {WithdrawalStatus(status)}
+    page = deps.withdrawals.list_open_in_community(community_id, limit, cursor)
+    return Page(items=[w for w in page.items if w.status in wanted], next_cursor=page.next_cursor)
 
 
 def handle_notification(deps: Deps, headers: Mapping[str, str], body: bytes) -> str:

@@ -17,7 +17,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from localcloud.resources import LocalResources, create_resources
-from localcloud.template import DEFAULT_TEMPLATE_PATH, load_template, references, resources_of_type
+from localcloud.template import DEFAULT_TEMPLATE_PATH, Resolver, load_template, references, resources_of_type
 
 REGION = "cn-north-1"
 KINDS = ("weighin", "fill", "meter", "access", "soil", "security", "heartbeat")
@@ -74,7 +74,18 @@ def _queues_that_receive_failures() -> set[str]:
         error_action = props.get("TopicRulePayload", {}).get("ErrorAction")
         if error_action:
             terminal |= references(error_action["Sqs"]["QueueUrl"])
+        on_failure = props.get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure")
+        if on_failure:
+            terminal |= references(on_failure["Destination"])
     return terminal
+
+
+def _resolved(value: Any) -> Any:
+    """``value`` with the template's parameters at their defaults (what localcloud deploys with)."""
+    resolver = Resolver(region=REGION, account_id="123456789012")
+    for name, parameter in TEMPLATE.get("Parameters", {}).items():
+        resolver.register(name, parameter.get("Default", ""))
+    return resolver.resolve(value)
 
 
 def _iam_statements() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -96,7 +107,7 @@ def test_every_queue_but_the_dead_letter_queues_has_a_redrive_policy() -> None:
     queues = resources_of_type(TEMPLATE, "AWS::SQS::Queue")
     terminal = _queues_that_receive_failures()
     dead_letter_queues = {"DeviceEventsDLQ", "IotRuleErrorsQueue", "OutboxStreamDLQ", "WebhookDeliveriesDLQ",
-                          "TimersDLQ", "NotifyDLQ"}
+                          "TimersDLQ", "NotifyDLQ", "ScheduledJobFailuresQueue"}
     assert dead_letter_queues <= terminal <= set(queues)
     for logical_id, queue in queues.items():
         props = queue["Properties"]
@@ -162,8 +173,11 @@ def test_every_reference_names_a_resource_of_the_template() -> None:
 
 
 def test_the_chalice_functions_are_wired_to_the_infra() -> None:
+    roles = resources_of_type(TEMPLATE, "AWS::IAM::Role")
+    assert "LambdaRole" not in RESOURCES  # one role per function (or small group), not one for all
     for name in CHALICE_FUNCTIONS:
-        assert RESOURCES[name]["Properties"]["Role"] == {"Fn::GetAtt": ["LambdaRole", "Arn"]}, name
+        (role,) = references(RESOURCES[name]["Properties"]["Role"])
+        assert role in roles, name
     device_events = RESOURCES["HandleDeviceEvents"]["Properties"]
     sqs = device_events["Events"]["HandleDeviceEventsSqsEventSource"]["Properties"]
     assert references(sqs["Queue"]) == {"DeviceEventsQueue"}
@@ -232,12 +246,14 @@ def test_the_functions_environment_names_the_template_resources() -> None:
     assert env["LINLI_OUTBOX_TABLE"] == {"Ref": "OutboxTable"}
     assert references(env["LINLI_DEVICE_EVENTS_QUEUE"]) == {"DeviceEventsQueue"}
     assert env["POWERTOOLS_SERVICE_NAME"] == "linli"
-    secret_names = {lid: r["Properties"]["Name"]
+    secret_names = {lid: _resolved(r["Properties"]["Name"])
                     for lid, r in resources_of_type(TEMPLATE, "AWS::SecretsManager::Secret").items()}
-    assert {env[f"LINLI_{v}_SECRET_NAME"] for v in ("APP", "PEPPER", "ADMIN", "WECHAT", "WECHATPAY", "STRIPE")} == set(
-        secret_names.values())
-    lambda_secrets = next(s for _, s in _iam_statements() if s.get("Sid") == "Secrets")
-    assert {ref for r in lambda_secrets["Resource"] for ref in references(r)} == set(secret_names)
+    assert {_resolved(env[f"LINLI_{v}_SECRET_NAME"])
+            for v in ("APP", "PEPPER", "ADMIN", "WECHAT", "WECHATPAY", "STRIPE")} == set(secret_names.values())
+    assert set(secret_names.values()) >= {"linli/app", "linli/phone-pepper", "linli/wechatpay"}
+    granted = {ref for _, s in _iam_statements() if s.get("Sid") == "Secrets"
+               for r in s["Resource"] for ref in references(r)}
+    assert granted == set(secret_names)
 
 
 def test_the_template_uses_long_form_intrinsics_only() -> None:
@@ -250,7 +266,7 @@ def test_the_template_uses_long_form_intrinsics_only() -> None:
 
 def test_builds_every_table_queue_and_secret(built: LocalResources) -> None:
     def names(resource_type: str, key: str) -> set[str]:
-        return {r["Properties"][key] for r in resources_of_type(TEMPLATE, resource_type).values()}
+        return {_resolved(r["Properties"][key]) for r in resources_of_type(TEMPLATE, resource_type).values()}
 
     assert {t.name for t in built.tables.values()} == names("AWS::DynamoDB::Table", "TableName")
     assert {q.name for q in built.queues.values()} == names("AWS::SQS::Queue", "QueueName")
@@ -262,7 +278,8 @@ def test_builds_every_table_queue_and_secret(built: LocalResources) -> None:
     assert {url.rsplit("/", 1)[1] for url in sqs.list_queues()["QueueUrls"]} == {
         "linli-device-events", "linli-device-events-dlq", "linli-iot-rule-errors", "linli-outbox-stream-dlq",
         "linli-webhook-deliveries", "linli-webhook-deliveries-dlq", "linli-timers", "linli-timers-dlq",
-        "linli-notify-residents", "linli-notify-staff", "linli-notify-partners", "linli-notify-tv", "linli-notify-dlq"}
+        "linli-notify-residents", "linli-notify-staff", "linli-notify-partners", "linli-notify-tv", "linli-notify-dlq",
+        "linli-scheduled-job-failures"}
 
 
 def test_tables_have_keys_index_stream_and_ttl(built: LocalResources) -> None:

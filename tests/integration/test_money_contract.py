@@ -697,6 +697,29 @@ class TestWithdrawalsContract:
         assert backend.withdrawals.get(w.withdrawal_id) == failed
         assert self.money(backend) == {WALLET: 1_000, IN_FLIGHT: 0}
 
+    def test_staff_see_their_community_s_open_withdrawals_until_they_end(self, backend: Backend) -> None:
+        backend.ledger.transfer(credit("bob-funding", 500, to=OTHER_WALLET))
+        first = replace(withdrawal(1, amount_fen=100), community_id=CID)
+        second = replace(withdrawal(2, amount_fen=200, created_at_ms=NOW_MS + 1), community_id=CID)
+        elsewhere = replace(withdrawal(3, resident_id=BOB), community_id=OTHER)
+        homeless = withdrawal(4, amount_fen=50)  # no residence set: no community lists it
+        for w in (first, second, elsewhere, homeless):
+            backend.withdrawals.start(w, start_transfer(w), None)
+        waiting = backend.withdrawals.record_bill(first.withdrawal_id, bill_for(first), NOW_MS + 2)
+
+        page = backend.withdrawals.list_open_in_community(CID, 1, None)
+        assert page.items == [second] and page.next_cursor is not None
+        rest = backend.withdrawals.list_open_in_community(CID, 10, page.next_cursor)
+        assert rest.items == [waiting] and rest.next_cursor is None
+        assert backend.withdrawals.list_open_in_community(OTHER, 10, None).items == [elsewhere]
+        assert bad_input_code(lambda: backend.withdrawals.list_open_in_community(OTHER, 10, page.next_cursor)) \
+            == "invalid_cursor"
+
+        backend.withdrawals.finish(*ending(second, WithdrawalStatus.CANCELLED), None)
+        assert backend.withdrawals.list_open_in_community(CID, 10, None).items == [waiting]
+        assert backend.withdrawals.get(second.withdrawal_id) == second.ended(WithdrawalStatus.CANCELLED,
+                                                                            NOW_MS + 60_000)
+
     def test_an_unknown_withdrawal_cannot_be_finished(self, backend: Backend) -> None:
         ghost = withdrawal(9)
         backend.ledger.transfer(start_transfer(withdrawal(8)))  # money in flight that is not ghost's

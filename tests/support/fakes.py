@@ -169,6 +169,13 @@ class FakeDevices:
                 raise DeviceUnknown(f"no device {thing_name!r}")
             self.items[thing_name] = dataclasses.replace(device, status=status)
 
+    def clear_provisioning(self, thing_name: str) -> None:
+        with self.lock:
+            device = self.items.get(thing_name)
+            if device is None:
+                raise DeviceUnknown(f"no device {thing_name!r}")
+            self.items[thing_name] = dataclasses.replace(device, certificate_id=None, provisioned_at_ms=None)
+
 
 class FakeDeviceEventStore:
     """Exactly-once bookkeeping over the same devices as ``FakeDevices`` (one table in DynamoDB)."""

@@ -349,6 +349,12 @@ class FakeWithdrawals:
         waiting.sort(key=lambda w: (w.created_at_ms, w.withdrawal_id))
         return waiting[:limit]
 
+    def list_open_in_community(self, community_id: str, limit: int, cursor: str | None) -> Page[Withdrawal]:
+        with self.ledger.lock:
+            listed = [self.items[wid] for wid in self.queued if self.items[wid].community_id == community_id]
+        return _paginate(listed, withdrawal_sort_key, f"OPEN_WITHDRAWALS_IN#{community_id}", limit, cursor,
+                         newest_first=True)
+
 
 # ------------------------------------------------------------------------------------- WeChat Pay
 

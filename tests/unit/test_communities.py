@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chalicelib.domain.community import MAX_NAME_LENGTH, Community
@@ -196,3 +198,42 @@ def test_rejects_are_listed_per_community_newest_first(fakes: Fakes, cid: str) -
     assert [r.received_at_ms for r in page.items] == [NOW_MS + 2, NOW_MS + 1, NOW_MS]
     with pytest.raises(CommunityUnknown):
         communities.list_rejects(fakes.deps, "c_elsewhere", 10, None)
+
+
+# ------------------------------------------------------------- serials and fleet provisioning (issue: ship it)
+
+
+def test_a_device_can_be_pre_registered_with_its_serial(fakes: Fakes, cid: str) -> None:
+    device = communities.register_device(fakes.deps, cid, "bin-0001", "recycling_bin", serial="SN-RB.2025:0001")
+    assert device.serial == "SN-RB.2025:0001"
+    assert (device.certificate_id, device.provisioned_at_ms) == (None, None)
+    assert fakes.devices.get("bin-0001") == device
+
+
+@pytest.mark.parametrize("serial", ["", "SN 1", "SN/1", "SN#1", "序列号", "x" * 65, "SN-1\n"])
+def test_a_serial_that_could_not_be_a_thing_attribute_is_refused(fakes: Fakes, cid: str, serial: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        communities.register_device(fakes.deps, cid, "bin-0001", "recycling_bin", serial=serial)
+    assert caught.value.code == "invalid_serial"
+    assert fakes.devices.items == {}
+
+
+def test_allowing_reprovisioning_forgets_the_certificate_and_names_it(fakes: Fakes, cid: str) -> None:
+    communities.register_device(fakes.deps, cid, "bin-0001", "recycling_bin", serial="SN-1")
+    fakes.devices.items["bin-0001"] = dataclasses.replace(fakes.devices.items["bin-0001"], certificate_id="a" * 64,
+                                                          provisioned_at_ms=NOW_MS)
+
+    device, previous = communities.allow_reprovisioning(fakes.deps, cid, "bin-0001")
+
+    assert previous == "a" * 64
+    assert (device.certificate_id, device.provisioned_at_ms, device.serial) == (None, None, "SN-1")
+    assert fakes.devices.get("bin-0001") == device
+
+
+def test_only_the_own_communitys_device_can_be_reprovisioned(fakes: Fakes, cid: str) -> None:
+    other = communities.create_community(fakes.deps, "Other").community_id
+    communities.register_device(fakes.deps, other, "their-bin", "recycling_bin", serial="SN-1")
+    with pytest.raises(DeviceUnknown):
+        communities.allow_reprovisioning(fakes.deps, cid, "their-bin")
+    with pytest.raises(DeviceUnknown):
+        communities.allow_reprovisioning(fakes.deps, cid, "no-such-bin")

@@ -32,6 +32,9 @@ def to_device(item: DeviceItem) -> Device:
         room=item.room,
         location=item.location,
         offline_alarm=has_offline_alarm(item),
+        serial=item.serial,
+        certificate_id=item.provision_cert_id,
+        provisioned_at_ms=None if item.provisioned_at_ms is None else int(item.provisioned_at_ms),
     )
 
 
@@ -41,7 +44,7 @@ class DynamoDevices:
         item = DeviceItem(pk, sk, thing_name=device.thing_name, community_id=device.community_id,
                           device_type=device.type.value, status=device.status.value,
                           registered_at_ms=device.registered_at_ms, building=device.building, room=device.room,
-                          location=device.location,
+                          location=device.location, serial=device.serial,
                           gsi1pk=keys.devices_of(device.community_id), gsi1sk=device.thing_name)
         tw = txn.write()
         try:
@@ -73,6 +76,17 @@ class DynamoDevices:
         try:
             DeviceItem(pk, sk).update(actions=[DeviceItem.status.set(status.value)],
                                       condition=HubItem.pk.exists())
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise DeviceUnknown(f"no device {thing_name!r}") from exc
+            raise
+
+    def clear_provisioning(self, thing_name: str) -> None:
+        pk, sk = keys.device(thing_name)
+        try:
+            DeviceItem(pk, sk).update(
+                actions=[DeviceItem.provision_cert_id.remove(), DeviceItem.provisioned_at_ms.remove()],
+                condition=HubItem.pk.exists())
         except UpdateError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
                 raise DeviceUnknown(f"no device {thing_name!r}") from exc

@@ -83,6 +83,11 @@ def open_withdrawals(shard: int) -> str:
     return f"OPEN_WITHDRAWALS#{shard}"
 
 
+def open_withdrawals_in(community_id: str) -> str:
+    """The partition of a community's open withdrawals (one link item each, gone when it ends)."""
+    return f"OPEN_WITHDRAWALS_IN#{community_id}"
+
+
 def idempotency(rid: str, key: str) -> tuple[str, str]:
     return f"IDEM#{rid}#{key}", "IDEM"
 

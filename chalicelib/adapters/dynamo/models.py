@@ -3,6 +3,7 @@
 Key layout (one line per item type; see docs/decisions.md):
   COMMUNITY#{cid}           META              community          gsi1: COMMUNITIES / {cid}
   THING#{thing}             DEVICE            device             gsi1: COMMUNITY#{cid}#DEVICES / {thing}
+                                              (read by functions/preprovision, which records its certificate)
   EVENT#{thing}#{event_id}  SEEN              processed device event (TTL)
   REJECTS#{cid}             {received_ms}#{h} reject record (TTL), newest first by sort key
   RESIDENT#{rid}            PROFILE           resident
@@ -17,6 +18,7 @@ Key layout (one line per item type; see docs/decisions.md):
   CAP#{cid}#{phone}#{day}   CAP               fen credited to a phone in a community on a day (TTL)
   WITHDRAWAL#{wid}          W                 a withdrawal   gsi1: WITHDRAWALS#{rid} / {created_ms}#{wid}
                                               gsi2 (while open): OPEN_WITHDRAWALS#{n} / {created_ms}#{wid}
+  OPEN_WITHDRAWALS_IN#{cid} {created_ms}#{wid} link to an open withdrawal of the community's resident
   IDEM#{rid}#{key}          IDEM              an Idempotency-Key a resident used (TTL)
   WXPAY_NOTIFY#{id}         N                 a WeChat Pay callback already applied (TTL)
   COMMUNITY#{cid}           SERVICE#{sid}     a service residents can order
@@ -103,6 +105,11 @@ class DeviceItem(HubItem, discriminator="device"):
     building = UnicodeAttribute(null=True)
     room = UnicodeAttribute(null=True)
     location = UnicodeAttribute(null=True)
+    # fleet provisioning: functions/preprovision reads these and writes the last two (its hub_keys.py
+    # names them too; tests/integration/test_preprovision.py keeps the two in step)
+    serial = UnicodeAttribute(null=True)
+    provision_cert_id = UnicodeAttribute(null=True)
+    provisioned_at_ms = NumberAttribute(null=True)
 
 
 class SeenEventItem(HubItem, discriminator="seen"):
@@ -207,6 +214,13 @@ class WithdrawalItem(HubItem, discriminator="withdrawal"):
     package_info = UnicodeAttribute(null=True)
     transfer_bill_no = UnicodeAttribute(null=True)
     fail_reason = UnicodeAttribute(null=True)
+    community_id = UnicodeAttribute(null=True)
+
+
+class CommunityWithdrawalItem(HubItem, discriminator="community_withdrawal"):
+    """Staff's list of a community's open withdrawals: written with the withdrawal, deleted as it ends."""
+
+    withdrawal_id = UnicodeAttribute()
 
 
 class IdempotencyItem(HubItem, discriminator="idempotency"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -48,6 +49,13 @@ class DynamoCleaningTaskBook:
                         last_event_id=item.last_event_id,
                         last_fill_pct=None if item.last_fill_pct is None else float(item.last_fill_pct),
                         open_task_id=item.open_task_id, version=int(item.version))
+
+    def last_fills(self, thing_names: Sequence[str]) -> dict[str, float]:
+        wanted = [bin_key(thing) for thing in dict.fromkeys(thing_names)]
+        if not wanted:
+            return {}
+        return {item.thing_name: float(item.last_fill_pct) for item in BinStateItem.batch_get(wanted)
+                if item.last_fill_pct is not None}
 
     def save(self, write: BinWrite) -> SaveOutcome:
         state = write.state

@@ -10,6 +10,7 @@ from pynamodb.expressions.update import Action
 from chalicelib.adapters.dynamo import keys, txn
 from chalicelib.adapters.dynamo.ledger import add_transfer, transfer_failure
 from chalicelib.adapters.dynamo.models import (
+    CommunityWithdrawalItem,
     HubItem,
     IdempotencyItem,
     NotificationSeenItem,
@@ -35,7 +36,16 @@ def to_withdrawal(item: WithdrawalItem) -> Withdrawal:
         withdrawal_id=item.withdrawal_id, resident_id=item.resident_id, openid=item.openid,
         amount_fen=int(item.amount_fen), status=WithdrawalStatus(item.status), out_bill_no=item.out_bill_no,
         created_at_ms=int(item.created_at_ms), updated_at_ms=int(item.updated_at_ms),
-        package_info=item.package_info, transfer_bill_no=item.transfer_bill_no, fail_reason=item.fail_reason)
+        package_info=item.package_info, transfer_bill_no=item.transfer_bill_no, fail_reason=item.fail_reason,
+        community_id=item.community_id)
+
+
+def _community_link(withdrawal: Withdrawal) -> CommunityWithdrawalItem | None:
+    if withdrawal.community_id is None:
+        return None
+    return CommunityWithdrawalItem(keys.open_withdrawals_in(withdrawal.community_id),
+                                   f"{withdrawal.created_at_ms:013d}#{withdrawal.withdrawal_id}",
+                                   withdrawal_id=withdrawal.withdrawal_id)
 
 
 class DynamoWithdrawals:
@@ -47,12 +57,16 @@ class DynamoWithdrawals:
             openid=withdrawal.openid, amount_fen=withdrawal.amount_fen, status=withdrawal.status.value,
             out_bill_no=withdrawal.out_bill_no, created_at_ms=withdrawal.created_at_ms,
             updated_at_ms=withdrawal.updated_at_ms, gsi1pk=keys.withdrawals_of(withdrawal.resident_id),
-            gsi1sk=sort, gsi2pk=keys.open_withdrawals(_shard(withdrawal.withdrawal_id)), gsi2sk=sort)
+            gsi1sk=sort, gsi2pk=keys.open_withdrawals(_shard(withdrawal.withdrawal_id)), gsi2sk=sort,
+            community_id=withdrawal.community_id)
+        link = _community_link(withdrawal)
         idem_pk = None
         tw = txn.write()
         try:
             with tw:
                 tw.save(item, condition=HubItem.pk.does_not_exist())
+                if link is not None:
+                    tw.save(link)
                 add_transfer(tw, transfer)
                 if idempotency is not None:
                     key, request_hash = idempotency
@@ -113,6 +127,9 @@ class DynamoWithdrawals:
                                    WithdrawalItem.gsi2pk.remove(), WithdrawalItem.gsi2sk.remove()],
                           condition=WithdrawalItem.status.is_in(*OPEN))
                 add_transfer(tw, transfer)
+                link = _community_link(withdrawal)
+                if link is not None:
+                    tw.delete(link)
                 if notification_id is not None:
                     note_pk, note_sk = keys.pay_notification(notification_id)
                     tw.save(NotificationSeenItem(note_pk, note_sk, received_at_ms=withdrawal.updated_at_ms,
@@ -142,3 +159,16 @@ class DynamoWithdrawals:
                 if isinstance(item, WithdrawalItem):
                     found.append(to_withdrawal(item))
         return sorted(found, key=lambda w: (w.created_at_ms, w.withdrawal_id))[:limit]
+
+    def list_open_in_community(self, community_id: str, limit: int, cursor: str | None) -> Page[Withdrawal]:
+        partition = keys.open_withdrawals_in(community_id)
+        result = CommunityWithdrawalItem.query(partition, scan_index_forward=False, limit=limit,
+                                               last_evaluated_key=decode_cursor(cursor, "pk", partition))
+        wanted = [link.withdrawal_id for link in result]
+        found: dict[str, Withdrawal] = {}
+        if wanted:
+            for item in WithdrawalItem.batch_get([keys.withdrawal(wid) for wid in wanted]):
+                found[item.withdrawal_id] = to_withdrawal(item)
+        # the link goes in the transaction that ends the withdrawal; one that ended between the reads is left out
+        items = [found[wid] for wid in wanted if wid in found and found[wid].status.is_open]
+        return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))

@@ -1,0 +1,1 @@
+"""The Lambda layer build (python -m layers.build)."""

@@ -1,0 +1,439 @@
+"""The Lambda layer of the hub's runtime dependencies, built reproducibly from a hashed lock.
+
+    python -m layers.build lock          # requirements.txt → layers/requirements.lock (asks the index)
+    python -m layers.build layer         # the lock → build/layer/layer.zip (asks the index only for
+                                         # wheels not yet in build/wheels/, never when they all are)
+
+The layer is for the Lambda platform, not this machine: CPython 3.11 (the functions' runtime),
+manylinux2014 x86_64 (Amazon Linux 2's glibc 2.26 runs manylinux 2.17 wheels). ``chalice`` is left
+out: ``chalice package`` puts its runtime (``chalice/app.py``) into the app package itself.
+
+Reproducible: every file is pinned by sha256 in the lock and checked before use; the install runs
+offline (``--no-index``, pip's own configuration ignored) from the wheel cache; the zip has sorted
+entries, one timestamp, fixed modes and no byte code, so two builds of one lock give the same sha256.
+A package the index has no wheel of is locked by its sdist's hash and built here into a wheel, which
+must be pure Python (``py3-none-any``): a compiled one would be built for this machine, not Lambda's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import hashlib
+import json
+import os
+import py_compile
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIREMENTS = ROOT / "requirements.txt"
+LOCK = ROOT / "layers" / "requirements.lock"
+BUILD = ROOT / "build"
+WHEELS = BUILD / "wheels"
+LAYER_DIR = BUILD / "layer"
+
+PYTHON_VERSION = "3.11"
+LAMBDA_PYTHON = (3, 11)
+#: where Lambda unpacks a layer's python/ directory (what tracebacks of the layer's code will name)
+LAMBDA_LAYER_PATH = "/opt/python"
+PLATFORM_ARGS = ("--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+                 "--python-version", PYTHON_VERSION, "--implementation", "cp")
+#: in requirements.txt but not in the layer: chalice bundles its own runtime into the app package
+EXCLUDED = frozenset({"chalice"})
+#: the one timestamp of every zip entry (the earliest a zip can hold)
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o644
+#: shared objects keep an executable mode, as pip installs them
+EXECUTABLE_MODE = 0o755
+#: a lock line marked with this is an sdist, built here into a pure-Python wheel
+SOURCE_MARK = "#source: "
+
+_LOCK_LINE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s\\]+)"
+                        r"(?P<hashes>(?:\s+--hash=sha256:[0-9a-f]{64})+)")
+_NO_MATCH = re.compile(r"No matching distribution found for (?P<spec>[A-Za-z0-9._-]+==[^\s]+)")
+
+
+class LayerError(RuntimeError):
+    """The lock, the cache or the build is not what it must be."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """One locked distribution: a wheel from the index, or an sdist built here (``source``)."""
+
+    name: str
+    version: str
+    sha256: tuple[str, ...]
+    source: bool = False
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}=={self.version}"
+
+    def requirement(self, hashes: Iterable[str] | None = None) -> str:
+        return self.spec + "".join(f" --hash=sha256:{h}" for h in (self.sha256 if hashes is None else hashes))
+
+
+@dataclass(frozen=True)
+class Sizes:
+    zipped: int
+    unzipped: int
+    files: int
+
+
+def normalize(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------- the lock
+
+
+def read_lock(path: Path = LOCK) -> list[Pin]:
+    """The pins of a lock file (continuation lines joined)."""
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    pins: list[Pin] = []
+    for raw in text.splitlines():
+        line, source = raw.strip(), False
+        if line.startswith(SOURCE_MARK):
+            line, source = line[len(SOURCE_MARK):], True
+        elif not line or line.startswith("#"):
+            continue
+        match = _LOCK_LINE.match(line)
+        if match is None:
+            raise LayerError(f"{path.name}: not a pinned, hashed requirement: {raw!r}")
+        hashes = tuple(re.findall(r"sha256:([0-9a-f]{64})", match["hashes"]))
+        pins.append(Pin(normalize(match["name"]), match["version"], hashes, source))
+    if not pins:
+        raise LayerError(f"{path.name} pins nothing")
+    return pins
+
+
+def render_lock(pins: Sequence[Pin]) -> str:
+    lines = [
+        "# The Lambda layer's dependencies (layers/build.py): generated by `make lock` from requirements.txt",
+        f"# for CPython {PYTHON_VERSION}, manylinux2014 x86_64. Do not edit by hand. Left out: "
+        + ", ".join(sorted(EXCLUDED)) + " (chalice package bundles its runtime).",
+    ]
+    for pin in sorted((p for p in pins if not p.source), key=lambda p: p.name):
+        lines.append(f"{pin.spec} \\")
+        lines += [f"    --hash=sha256:{h}" + (" \\" if i < len(pin.sha256) - 1 else "")
+                  for i, h in enumerate(pin.sha256)]
+    built = sorted((p for p in pins if p.source), key=lambda p: p.name)
+    if built:
+        lines.append("# no wheel on the index: the sdist is locked and built into a pure-Python wheel here")
+        lines += [SOURCE_MARK + pin.requirement() for pin in built]
+    return "\n".join(lines) + "\n"
+
+
+def layer_requirements(requirements: Path = REQUIREMENTS) -> list[str]:
+    """requirements.txt's lines minus what the layer leaves out."""
+    kept = []
+    for raw in requirements.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name = re.match(r"[A-Za-z0-9._-]+", line)
+        if name is None or normalize(name.group()) not in EXCLUDED:
+            kept.append(line)
+    return kept
+
+
+def lock(requirements: Path = REQUIREMENTS, path: Path = LOCK, cache: Path = WHEELS) -> list[Pin]:
+    """Resolve the layer's requirements for the Lambda platform and write the hashed lock (needs the index).
+
+    A distribution without a wheel is fetched as an sdist, built into ``cache/built`` and resolved from
+    there; its lock line carries the sdist's hash."""
+    built: dict[str, Pin] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = Path(tmp, "requirements.txt")
+        wanted.write_text("\n".join(layer_requirements(requirements)) + "\n", encoding="utf-8")
+        for _ in range(20):
+            report = Path(tmp, "report.json")
+            result = _pip(["install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
+                           "--only-binary=:all:", *PLATFORM_ARGS, "--target", str(Path(tmp, "target")),
+                           "--find-links", str(cache / "built"), "-r", str(wanted)], check=False)
+            if result.returncode == 0:
+                break
+            missing = _NO_MATCH.search(result.stderr)
+            if missing is None or normalize(missing["spec"].split("==")[0]) in built:
+                raise LayerError(f"resolving the layer failed:\n{result.stderr}")
+            pin = _build_from_sdist(missing["spec"], cache)
+            built[pin.name] = pin
+        else:
+            raise LayerError("too many distributions without wheels")
+        installs = json.loads(report.read_text(encoding="utf-8"))["install"]
+    pins = []
+    for item in installs:
+        name, version = normalize(item["metadata"]["name"]), item["metadata"]["version"]
+        if name in built:
+            pins.append(built[name])
+            continue
+        digest = item["download_info"].get("archive_info", {}).get("hashes", {}).get("sha256")
+        if digest is None:
+            raise LayerError(f"the index gave no sha256 for {name}=={version}")
+        pins.append(Pin(name, version, (digest,)))
+    path.write_text(render_lock(pins), encoding="utf-8")
+    return pins
+
+
+def _build_from_sdist(spec: str, cache: Path) -> Pin:
+    sdists = cache / "sdists"
+    sdists.mkdir(parents=True, exist_ok=True)
+    before = set(sdists.iterdir())
+    _pip(["download", "--quiet", "--no-deps", "--no-binary=:all:", "--dest", str(sdists), spec])
+    fetched = sorted(set(sdists.iterdir()) - before) or sorted(sdists.glob(spec.split("==")[0] + "-*"))
+    if not fetched:
+        raise LayerError(f"no sdist of {spec} was downloaded")
+    build_wheel(fetched[0], cache / "built")
+    name, version = spec.split("==")
+    return Pin(normalize(name), version, (sha256_of(fetched[0]),), source=True)
+
+
+def build_wheel(sdist: Path, out: Path) -> Path:
+    """Build ``sdist`` into a wheel in ``out`` with this environment's setuptools (no download);
+    refuse a wheel that is not pure Python."""
+    out.mkdir(parents=True, exist_ok=True)
+    before = set(out.glob("*.whl"))
+    _pip(["wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation", "--wheel-dir", str(out),
+          str(sdist)], isolated=True)
+    (wheel,) = set(out.glob("*.whl")) - before or {_newest(out.glob("*.whl"))}
+    if not wheel.name.endswith("-none-any.whl"):
+        wheel.unlink()
+        raise LayerError(f"{sdist.name} builds a platform wheel ({wheel.name}): it needs a manylinux wheel")
+    return wheel
+
+
+def _newest(paths: Iterable[Path]) -> Path:
+    candidates = sorted(paths, key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise LayerError("no wheel was built")
+    return candidates[-1]
+
+
+# ------------------------------------------------------------------------------------ cache, install
+
+
+def _cached(directory: Path) -> dict[str, Path]:
+    """sha256 → file, for every file in ``directory``."""
+    if not directory.is_dir():
+        return {}
+    return {sha256_of(p): p for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+def fetch(pins: Sequence[Pin], cache: Path = WHEELS) -> dict[str, Path]:
+    """Every pin's wheel in ``cache`` (name → wheel), downloading only what is missing, each file checked
+    against the lock's hash. When everything is cached, no network is touched."""
+    have = _cached(cache)
+    missing = [p for p in pins if not p.source and not any(h in have for h in p.sha256)]
+    if missing:
+        _download(missing, cache, ["--only-binary=:all:", *PLATFORM_ARGS])
+        have = _cached(cache)
+    sources = [p for p in pins if p.source]
+    source_files = _cached(cache / "sdists")
+    absent = [p for p in sources if not any(h in source_files for h in p.sha256)]
+    if absent:
+        _download(absent, cache / "sdists", ["--no-binary=:all:"])
+        source_files = _cached(cache / "sdists")
+    wheels: dict[str, Path] = {}
+    for pin in pins:
+        if pin.source:
+            sdist = next((source_files[h] for h in pin.sha256 if h in source_files), None)
+            if sdist is None:
+                raise LayerError(f"the sdist of {pin.spec} does not match the lock's hash")
+            wheels[pin.name] = _built_wheel(pin, sdist, cache / "built")
+            continue
+        wheel = next((have[h] for h in pin.sha256 if h in have), None)
+        if wheel is None:
+            raise LayerError(f"no file of {pin.spec} in {cache.name}/ matches the lock's hash")
+        wheels[pin.name] = wheel
+    return wheels
+
+
+def _built_wheel(pin: Pin, sdist: Path, out: Path) -> Path:
+    prefix = pin.name.replace("-", "_") + "-" + pin.version + "-"
+    existing = [w for w in out.glob("*.whl") if w.name.lower().startswith(prefix.lower())] if out.is_dir() else []
+    return existing[0] if existing else build_wheel(sdist, out)
+
+
+def _download(pins: Sequence[Pin], dest: Path, mode: Sequence[str]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = Path(tmp, "requirements.txt")
+        wanted.write_text("\n".join(p.requirement() for p in pins) + "\n", encoding="utf-8")
+        _pip(["download", "--quiet", "--no-deps", "--require-hashes", *mode, "--dest", str(dest), "-r", str(wanted)])
+
+
+def install(pins: Sequence[Pin], wheels: Mapping[str, Path], target: Path) -> None:
+    """Install exactly the locked wheels into ``target``, offline, then drop byte code and scripts."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    links = sorted({str(w.parent) for w in wheels.values()})
+    with tempfile.TemporaryDirectory() as tmp:
+        wanted = Path(tmp, "requirements.txt")
+        # a built wheel is checked by its own hash here (the lock holds its sdist's)
+        lines = [p.requirement([sha256_of(wheels[p.name])] if p.source else None) for p in pins]
+        wanted.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        args = ["install", "--quiet", "--no-index", "--require-hashes", "--no-compile", "--only-binary=:all:",
+                *PLATFORM_ARGS, "--target", str(target), "-r", str(wanted)]
+        for link in links:
+            args += ["--find-links", link]
+        _pip(args, isolated=True)
+    for junk in [target / "bin", *target.rglob("__pycache__")]:
+        if junk.exists():
+            shutil.rmtree(junk)
+    for compiled in target.rglob("*.py[co]"):
+        compiled.unlink()
+    compile_tree(target)
+
+
+def compile_tree(target: Path) -> None:
+    """Byte-compile ``target`` as Lambda will see it (``/opt/python``), checked by source hash, not mtime.
+
+    Why: /opt is read-only on Lambda, so without ``.pyc`` files every cold start compiles each module it
+    imports (measured about 3x the import time). ``UNCHECKED_HASH`` pycs carry the source's hash instead
+    of its mtime, so equal sources give equal bytes (the zip stays reproducible), and the runtime loads
+    them without re-reading the source. They must come from the runtime's Python minor version.
+    """
+    if sys.version_info[:2] != LAMBDA_PYTHON:
+        raise LayerError(f"byte code for the python{LAMBDA_PYTHON[0]}.{LAMBDA_PYTHON[1]} runtime needs that "
+                         f"Python, not {sys.version_info.major}.{sys.version_info.minor}")
+    ok = compileall.compile_dir(str(target), ddir=LAMBDA_LAYER_PATH, quiet=1, workers=1,
+                                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    if not ok:
+        raise LayerError(f"byte-compiling {target} failed")
+
+
+# ------------------------------------------------------------------------------------------------ zip
+
+
+def _zip_mode(path: Path) -> int:
+    return EXECUTABLE_MODE if ".so" in path.suffixes else FILE_MODE
+
+
+def layer_files(root: Path) -> Iterator[Path]:
+    """The files under ``root`` that go into a zip, in a fixed order (no byte code, no caches)."""
+    for path in sorted(root.rglob("*"), key=lambda p: p.relative_to(root).as_posix()):
+        rel = path.relative_to(root)
+        if path.is_dir() or (path.suffix in (".pyc", ".pyo") and not _runtime_byte_code(rel)):
+            continue
+        yield path
+
+
+def _runtime_byte_code(rel: Path) -> bool:
+    """``pkg/__pycache__/mod.cpython-311.pyc``: byte code the Lambda runtime loads (nothing else is kept)."""
+    return len(rel.parts) >= 2 and rel.parts[-2] == "__pycache__" and rel.name.endswith(
+        f".cpython-{LAMBDA_PYTHON[0]}{LAMBDA_PYTHON[1]}.pyc")
+
+
+def deterministic_zip(root: Path, out: Path, prefix: str = "python/") -> Sizes:
+    """Zip ``root`` under ``prefix``: sorted entries, fixed timestamps and modes, so equal trees give
+    equal bytes whatever their files' mtimes, owners or permissions."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(out.suffix + ".partial")
+    unzipped = files = 0
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        for path in layer_files(root):
+            info = zipfile.ZipInfo(prefix + path.relative_to(root).as_posix(), date_time=ZIP_EPOCH)
+            info.create_system = 3  # unix, so the modes below are read
+            info.external_attr = (0o100000 | _zip_mode(path)) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = path.read_bytes()
+            archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=6)
+            unzipped += len(data)
+            files += 1
+    partial.replace(out)
+    return Sizes(zipped=out.stat().st_size, unzipped=unzipped, files=files)
+
+
+def zip_sizes(path: Path) -> Sizes:
+    with zipfile.ZipFile(path) as archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+    return Sizes(zipped=path.stat().st_size, unzipped=sum(i.file_size for i in infos), files=len(infos))
+
+
+# --------------------------------------------------------------------------------------------- layer
+
+
+def _stamp(lock_path: Path) -> str:
+    """What the layer zip is a function of: the lock and this builder."""
+    return hashlib.sha256(lock_path.read_bytes() + Path(__file__).read_bytes()).hexdigest()
+
+
+def build_layer(lock_path: Path = LOCK, cache: Path = WHEELS, out_dir: Path = LAYER_DIR,
+                force: bool = False) -> Path:
+    """``out_dir/layer.zip`` for ``lock_path``; an up-to-date one is reused."""
+    out = out_dir / "layer.zip"
+    stamp_file = out_dir / "layer.stamp"
+    stamp = _stamp(lock_path)
+    if not force and out.exists() and stamp_file.exists() and stamp_file.read_text(encoding="utf-8") == stamp:
+        return out
+    pins = read_lock(lock_path)
+    wheels = fetch(pins, cache)
+    tree = out_dir / "python"
+    install(pins, wheels, tree)
+    deterministic_zip(tree, out)
+    stamp_file.write_text(stamp, encoding="utf-8")
+    return out
+
+
+def _pip(args: Sequence[str], *, check: bool = True, isolated: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run this interpreter's pip. ``isolated``: none of pip's configuration files or PIP_* variables
+    (no index, no extra find-links: only what the command names)."""
+    env = dict(os.environ)
+    if isolated:
+        env = {k: v for k, v in env.items() if not k.startswith("PIP_")}
+        env["PIP_CONFIG_FILE"] = os.devnull
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    result = subprocess.run([sys.executable, "-m", "pip", *args], env=env, capture_output=True, text=True,  # noqa: S603
+                            check=False)
+    if check and result.returncode != 0:
+        raise LayerError(f"pip {args[0]} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def human(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.0f} kB"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m layers.build", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("lock", help="resolve requirements.txt into layers/requirements.lock (needs the index)")
+    layer = sub.add_parser("layer", help="build build/layer/layer.zip from the lock")
+    layer.add_argument("--force", action="store_true", help="rebuild even if the zip is up to date")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "lock":
+            pins = lock()
+            print(f"{LOCK.relative_to(ROOT)}: {len(pins)} distributions")
+        else:
+            out = build_layer(force=args.force)
+            sizes = zip_sizes(out)
+            print(f"layer {out.relative_to(ROOT)}: {human(sizes.zipped)} zipped, {human(sizes.unzipped)} "
+                  f"unzipped, {sizes.files} files, sha256 {sha256_of(out)}")
+    except LayerError as exc:
+        print(f"layers.build: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
