@@ -75,6 +75,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     # webhook retries 100× faster, so a partner that was down is retried within seconds, not minutes
     hub = start_hub(tmp_path_factory.mktemp("hub"), extra_env={"LINLI_WEBHOOK_RETRY_SCALE": "0.01"})
     yield hub
+    stop_hub(hub)
+
+
+def stop_hub(hub: Hub) -> None:
+    """SIGTERM, as Ctrl-C would; a hub that does not stop within 20 s is killed and the test fails."""
     if hub.process.poll() is None:
         hub.process.send_signal(signal.SIGTERM)
         try:
