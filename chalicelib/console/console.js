@@ -407,7 +407,7 @@
       refreshing = Promise.all(Object.keys(PANELS).map(refreshPanel)).finally(() => { refreshing = null; });
     }
     await refreshing;
-    if (session) $('#updated').textContent = `更新于 ${new Date().toLocaleTimeString('zh-CN', { hour12: false })}`;
+    if (session) $('#updated').textContent = `更新于 ${new Date().toLocaleTimeString('zh-CN', { hour12: false, timeZone: 'Asia/Shanghai' })}（北京时间）`;
   }
 
   function schedule() {

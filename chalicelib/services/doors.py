@@ -47,7 +47,7 @@ def record_access(deps: Deps, message: DeviceMessage, device: Device) -> None:
     where = device.location or reading.door
     alarms.raise_alarm(deps, AlarmSpec(
         community_id=message.community_id, kind="door_denied", dedup_key=key, severity=Severity.WARNING,
-        title=f"Repeated refusals at door {where}", subject=reading.door,
+        title=f"{where} 门禁多次拒绝 (repeated refusals at the door)", subject=reading.door,
         detail={"door": reading.door, "thing_name": message.thing_name, "location": device.location,
                 "denied_in_window": len({event_id for _, event_id in refusals}),
                 "window_s": settings.door_denied_window_s, "last_event_id": message.event_id}))

@@ -151,6 +151,8 @@ def test_a_manager_sees_the_estate_acknowledges_the_alarm_and_publishes_a_notice
     expect(page.locator("#panel-rejects")).to_contain_text("最近没有被拒收的设备消息")
 
     [alarm] = call(hub, "GET", estate.path("/alarms?status=open"))["items"]
+    expect(page.locator("#panel-alarms")).to_contain_text("门禁多次拒绝")  # staff read Chinese
+    expect(page.locator("#updated")).to_contain_text("北京时间")  # the same clock as the alarm times
     ack = page.get_by_role("button", name=f"确认告警：{alarm['title']}")
     ack.focus()  # then away and back by keyboard, as a keyboard user reaches it
     page.keyboard.press("Shift+Tab")
