@@ -10,11 +10,10 @@ import sys
 import threading
 
 from localcloud.config import LocalConfig
+from localcloud.simulator import cli as simulator_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from localcloud.simulator import cli as simulator_cli
-
     parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start the hub locally")
@@ -26,8 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "simulate":
-        from localcloud.simulator import cli as simulator_cli
-
         return simulator_cli.run(args)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s",

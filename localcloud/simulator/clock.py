@@ -11,9 +11,11 @@ device timestamps are clamped to the wall clock (``plausible``).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-HOUR_MS = 3_600_000
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 CHINA_OFFSET_MS = 8 * HOUR_MS  # China keeps one time zone and no daylight saving
 #: the hub's window (chalicelib/settings.py), with a safety margin on each side
@@ -27,6 +29,15 @@ def now_ms() -> int:
 
 def china_hour(ms: int) -> int:
     return ((ms + CHINA_OFFSET_MS) // HOUR_MS) % 24
+
+
+def china_hours(start_ms: int, end_ms: int) -> Iterator[tuple[int, int, int]]:
+    """[start, end) cut at China clock hours: (hour of the day, from, to) for each piece, in order."""
+    at = start_ms
+    while at < end_ms:
+        piece_end = min(end_ms, at + HOUR_MS - (at + CHINA_OFFSET_MS) % HOUR_MS)
+        yield china_hour(at), at, piece_end
+        at = piece_end
 
 
 def china_day(ms: int) -> str:

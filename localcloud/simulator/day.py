@@ -12,14 +12,13 @@ from typing import Any
 
 from localcloud.simulator import habits
 from localcloud.simulator.agenda import Agenda
-from localcloud.simulator.clock import china_hour, now_ms, plausible
+from localcloud.simulator.clock import MINUTE_MS, china_hour, now_ms, plausible
 from localcloud.simulator.day_plan import DayPlan, Happening
 from localcloud.simulator.devices import DeviceLinks
 from localcloud.simulator.founding import EXIT_DELAY_S, Community
 from localcloud.simulator.sensors import DeviceClock, SoilZone, TrashBin
 from localcloud.simulator.tally import Tally, Weighin
 
-MINUTE_MS = 60_000
 #: sent from the diary's own thread; the rest (HTTP, or waiting for an exit delay) on its pool
 DEVICE_KINDS = frozenset({"weighin", "meter", "fill", "soil", "access", "heartbeat", "stranger"})
 WITHDRAW_ATTEMPTS = 8
@@ -131,8 +130,6 @@ class Day:
         """The family is back: the hall sensor sees them, and they disarm within the entry delay."""
         self._motion(h)
         self.community.residents.set_security(self.homes[h.household], "disarmed")
-        with self.tally.lock:
-            self.tally.homecomings += 1
 
     # ------------------------------------------------------------------------------------- residents
     def _bind_phone(self, h: Happening) -> None:

@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from localcloud.simulator import habits
-from localcloud.simulator.clock import CHINA_OFFSET_MS, DAY_MS, HOUR_MS
+from localcloud.simulator.clock import CHINA_OFFSET_MS, DAY_MS, HOUR_MS, MINUTE_MS
 from localcloud.simulator.town import Household, TownPlan
 
-MINUTE_MS = 60_000
 #: the hub on one machine takes in ~12 device messages a second, so the day is frugal: meters upload their
 #: reading once a day (as NB-IoT meters do), bins and soil sensors every 3 h, heartbeats every 6 h
 METER_EVERY_H = 24

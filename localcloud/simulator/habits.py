@@ -8,7 +8,7 @@ import math
 import random
 from collections.abc import Sequence
 
-from localcloud.simulator.clock import CHINA_OFFSET_MS, DAY_MS, HOUR_MS, china_hour
+from localcloud.simulator.clock import CHINA_OFFSET_MS, DAY_MS, HOUR_MS, china_hours
 
 CATEGORIES = ("paper", "plastic", "metal", "bottle", "textile")
 #: fen per kg the community pays (cardboard ~0.8 CNY/kg, beverage bottles and cans more, old clothes little)
@@ -65,11 +65,8 @@ def pick_time(rng: random.Random, start_ms: int, end_ms: int, hourly: Sequence[f
     placed in the window, with exactly two random numbers: so a 24-hour window plans the same clock times
     whenever it starts, and the seed reproduces the day."""
     pieces: dict[int, list[tuple[int, int]]] = {}
-    at = start_ms
-    while at < end_ms:
-        hour_end = min(end_ms, at + HOUR_MS - (at + CHINA_OFFSET_MS) % HOUR_MS)
-        pieces.setdefault(china_hour(at), []).append((at, hour_end))
-        at = hour_end
+    for hour, a, b in china_hours(start_ms, end_ms):
+        pieces.setdefault(hour, []).append((a, b))
     hours = sorted(pieces)
     weights = [hourly[h] * sum(b - a for a, b in pieces[h]) for h in hours]
     pick_hour, pick_moment = rng.random(), rng.random()
@@ -94,13 +91,7 @@ def pick_time(rng: random.Random, start_ms: int, end_ms: int, hourly: Sequence[f
 def expected_count(start_ms: int, end_ms: int, hourly: Sequence[float], per_day: float) -> float:
     """How many of something that happens ``per_day`` times a day (shaped by ``hourly``) fall in the window."""
     total = sum(hourly)
-    share = 0.0
-    at = start_ms
-    while at < end_ms:
-        step = min(end_ms, at + HOUR_MS - (at + CHINA_OFFSET_MS) % HOUR_MS)
-        share += hourly[china_hour(at)] * (step - at) / HOUR_MS
-        at = step
-    return per_day * share / total if total else 0.0
+    return per_day * integrate(hourly, start_ms, end_ms) / total if total else 0.0
 
 
 def poisson(rng: random.Random, mean: float) -> int:
@@ -120,11 +111,8 @@ def poisson(rng: random.Random, mean: float) -> int:
 def integrate(hourly: Sequence[float], start_ms: int, end_ms: int) -> float:
     """Sum of a per-hour rate over [start, end) (end ≥ start), hour by China hour."""
     total = 0.0
-    at = start_ms
-    while at < end_ms:
-        step = min(end_ms, at + HOUR_MS - (at + CHINA_OFFSET_MS) % HOUR_MS)
-        total += hourly[china_hour(at)] * (step - at) / HOUR_MS
-        at = step
+    for hour, a, b in china_hours(start_ms, end_ms):
+        total += hourly[hour] * (b - a) / HOUR_MS
     return total
 
 

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import requests
 
+OK_STATUSES = frozenset({200, 201})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
@@ -37,7 +38,7 @@ class HubClient:
         return session
 
     def request(self, method: str, url: str, body: Any = None, token: str | None = None,
-                headers: dict[str, str] | None = None, ok: tuple[int, ...] = (200, 201)) -> Any:
+                headers: dict[str, str] | None = None) -> Any:
         sent = dict(headers or {})
         if token:
             sent["Authorization"] = f"Bearer {token}"
@@ -52,7 +53,7 @@ class HubClient:
             if response.status_code in RETRY_STATUSES and attempt < 4 and not self.closing.is_set():
                 time.sleep(min(5.0, float(response.headers.get("Retry-After") or 0.5 * (attempt + 1))))
                 continue
-            if response.status_code not in ok:
+            if response.status_code not in OK_STATUSES:
                 raise HubError(method, url, response.status_code, response.text)
             return response.json() if response.content else {}
         raise AssertionError("unreachable")

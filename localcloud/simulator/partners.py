@@ -16,11 +16,11 @@ from standardwebhooks import Webhook
 
 from localcloud.simulator import habits
 from localcloud.simulator.agenda import Agenda
+from localcloud.simulator.clock import MINUTE_MS
 from localcloud.simulator.hub_client import HubClient
 from localcloud.simulator.tally import Tally
 
 log = logging.getLogger("localcloud.simulator")
-MINUTE_MS = 60_000
 
 
 class PartnerDesk:
@@ -71,7 +71,7 @@ class PartnerDesk:
             repeat = webhook_id in self._seen
             self._seen.add(webhook_id)
         event_type = str(payload.get("type"))
-        happened = datetime.fromisoformat(str(payload.get("timestamp")).replace("Z", "+00:00")).timestamp()
+        happened = datetime.fromisoformat(str(payload.get("timestamp"))).timestamp()
         with self.tally.lock:
             if repeat:
                 self.tally.webhook_repeats += 1

@@ -78,10 +78,8 @@ class Progress:
         return (f"{label}[{bar}] {done:4.0%} {clock_text} · {sent:,} events · orders {funnel['placed']} placed "
                 f"{funnel['completed']} done · {lag}")
 
-    def stop(self, final: str | None = None) -> None:
+    def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
-        if final:
-            self._write(final, final=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from html import escape
 from pathlib import Path
 
 from localcloud.simulator import habits, svg
-from localcloud.simulator.clock import CHINA_OFFSET_MS, HOUR_MS
+from localcloud.simulator.clock import china_hour
 from localcloud.simulator.outcome import HubView
 from localcloud.simulator.summary import RunFacts, percentile
 from localcloud.simulator.tally import Tally
@@ -18,19 +19,13 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}pre{background:#f6f6f2;padd
 font-size:12px;line-height:1.4}.ok{color:#2f7d5b}.bad{color:#b5485d}.empty{color:#888}"""
 
 
-def _hour_of(iso: str) -> int:
-    from datetime import datetime
-
-    ms = int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
-    return ((ms + CHINA_OFFSET_MS) // HOUR_MS) % 24
-
-
 def recycling_by_hour(view: HubView) -> dict[str, list[float]]:
     """kg per China hour of the weigh-in, per category, from the hub's records."""
     series = {c: [0.0] * 24 for c in habits.CATEGORIES}
     for w in view.weighins:
         if w.get("category") in series and w.get("ts"):
-            series[str(w["category"])][_hour_of(str(w["ts"]))] += int(w["weight_g"]) / 1000
+            ms = int(datetime.fromisoformat(str(w["ts"])).timestamp() * 1000)
+            series[str(w["category"])][china_hour(ms)] += int(w["weight_g"]) / 1000
     return series
 
 

@@ -85,7 +85,6 @@ class Residents:
                            out_trade_no=str((placed.get("payment") or {}).get("out_trade_no", "")))
         with self.tally.lock:
             self.tally.orders[track.order_id] = track
-            self.tally.orders_placed += 1
         return track, dict((placed.get("payment") or {}).get("request_payment") or {})
 
     def pay(self, track: OrderTrack, request_payment: dict[str, Any]) -> None:

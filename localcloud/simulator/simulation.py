@@ -19,7 +19,7 @@ from localcloud.simulator.founding import Community, found
 from localcloud.simulator.hub_client import HubClient
 from localcloud.simulator.outcome import Expected, HubView, settle
 from localcloud.simulator.progress import Progress
-from localcloud.simulator.sensors import DeviceClock, new_bins, new_zones
+from localcloud.simulator.sensors import DeviceClock, SoilZone, TrashBin, new_bins, new_zones
 from localcloud.simulator.staff import Rounds
 from localcloud.simulator.summary import RunFacts
 from localcloud.simulator.tally import Tally
@@ -56,6 +56,9 @@ class Simulation:
                               queue_readable=self.queue.readable)
         self.community: Community | None = None
         self.links: DeviceLinks | None = None
+        self.bins: dict[str, TrashBin] = {}
+        self.zones: dict[str, SoilZone] = {}
+        self.clocks: dict[str, DeviceClock] = {}  # per device, across days
         self._stop = threading.Event()
         self._runner: threading.Thread | None = None
 
@@ -71,7 +74,6 @@ class Simulation:
         rng = random.Random(f"linli-sensors:{o.seed}")
         self.bins = new_bins([b.thing_name for b in town.trash_bins], start, rng)
         self.zones = new_zones([z.thing_name for z in town.zones], start, rng)
-        self.clocks: dict[str, DeviceClock] = {}
         self.links = DeviceLinks(o.mqtt_host, o.mqtt_port, community.community_id, self.tally.problem)
         always_on = [d.thing_name for d in town.devices() if d.type not in ("water_meter", "electricity_meter")]
         self.links.connect(always_on, set(self.zones), self._command)
@@ -151,13 +153,12 @@ class Simulation:
                 return
             time.sleep(0.5)
 
-    def check(self, plan: DayPlan, since_ms: int, timeout_s: float | None = None) -> tuple[HubView, list[str]]:
+    def check(self, plan: DayPlan, since_ms: int) -> tuple[HubView, list[str]]:
         assert self.community is not None
         began = time.monotonic()
         expected = Expected(door_bursts=plan.door_bursts, leaks=self.tally.leaks)
         view, wrong = settle(self.hub, self.community.community_id, self.community.staff["manager"], self.tally,
-                             since_ms, expected, self.options.settle_timeout_s if timeout_s is None else timeout_s,
-                             time.sleep)
+                             since_ms, expected, self.options.settle_timeout_s, time.sleep)
         self.facts.settle_s += time.monotonic() - began
         return view, wrong
 

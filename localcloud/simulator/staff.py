@@ -8,10 +8,10 @@ from collections.abc import Callable
 from functools import partial
 
 from localcloud.simulator.agenda import Agenda
+from localcloud.simulator.clock import MINUTE_MS
 from localcloud.simulator.hub_client import HubClient
 from localcloud.simulator.sensors import TrashBin
 
-MINUTE_MS = 60_000
 CLEANER_ROUND_MS = 30 * MINUTE_MS
 GUARD_ROUND_MS = 60 * MINUTE_MS
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from localcloud.simulator import habits
 from localcloud.simulator.outcome import HubView
@@ -23,7 +23,6 @@ class RunFacts:
     settle_s: float = 0.0  # then until the effects were visible (or the timeout)
     queue_readable: bool = False
     report_path: str = ""
-    problems: list[str] = field(default_factory=list)
 
     @property
     def total_s(self) -> float:
@@ -98,8 +97,8 @@ def lines(facts: RunFacts, tally: Tally, view: HubView, wrong: list[str]) -> lis
     ]
     if facts.report_path:
         out.append(f"report          {facts.report_path}")
-    if tally.problems or facts.problems:
-        out.append(f"problems        {'; '.join([*facts.problems, *tally.problems][:5])}")
+    if tally.problems:
+        out.append(f"problems        {'; '.join(tally.problems[:5])}")
     out.append("")
     out += ["RESULT: ok — the hub showed every expected effect and the ledger balances"] if not wrong else [
         "RESULT: FAILED", *(f"  - {w}" for w in wrong)]

@@ -46,17 +46,14 @@ class Weighin:
 class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     sent: Counter[str] = field(default_factory=Counter)  # device messages by kind
-    publish_failures: int = 0
     weighins: list[Weighin] = field(default_factory=list)  # the valid ones, as the bins weighed them
     expected_rejects: Counter[str] = field(default_factory=Counter)
     tasks_opened: int = 0  # as the bins saw it: a reading at or above the threshold with no task open
     tasks_closed: int = 0
     bins_emptied: int = 0
     intrusions: set[str] = field(default_factory=set)  # households ("3-1204") broken into
-    homecomings: int = 0
     leaks: int = 0  # leak alarms the meters should have raised
     orders: dict[str, OrderTrack] = field(default_factory=dict)
-    orders_placed: int = 0
     withdrawals: list[WithdrawalTrack] = field(default_factory=list)
     withdrawals_skipped: int = 0  # nothing (or less than 0.10 CNY) in the wallet yet
     webhook_latency_ms: list[float] = field(default_factory=list)
@@ -86,7 +83,7 @@ class Tally:
     def order_funnel(self) -> dict[str, int]:
         with self.lock:
             tracks = list(self.orders.values())
-        return {"placed": self.orders_placed, "paid": sum(t.paid_at is not None for t in tracks),
+        return {"placed": len(tracks), "paid": sum(t.paid_at is not None for t in tracks),
                 "offered": sum(t.offered > 0 for t in tracks), "accepted": sum(t.accepted for t in tracks),
                 "completed": sum(t.completed for t in tracks),
                 "cancelled": sum(t.cancelled for t in tracks)}
