@@ -63,6 +63,8 @@ def _live(simulation: Simulation) -> None:
             since = int(simulation.agenda.clock.real_start * 1000)
             # the first day starts this morning at six, so the first minutes show the morning rush
             simulation.live_day(day, hours=None if day else hours_since_six())
+            if simulation.closed:
+                return  # the hub is stopping: its ledger is no longer there to read
             view = look(simulation.hub, community.community_id, community.staff["manager"], simulation.tally, since)
             ledger = view.ledger.get("totals", {})
             log.info("demo day %d: %d weigh-ins credited so far, %d orders completed, %d alarms, ledger %s",

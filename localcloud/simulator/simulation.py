@@ -162,6 +162,10 @@ class Simulation:
         self.facts.settle_s += time.monotonic() - began
         return view, wrong
 
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
     def close(self) -> None:
         self._stop.set()
         self.hub.closing.set()
