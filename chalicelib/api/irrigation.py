@@ -29,10 +29,10 @@ def command_view(c: WaterCommand) -> dict[str, Any]:
             "ts": views.iso(c.ts_ms), "moisture_pct": c.moisture_pct}
 
 
-def zone_view(z: Zone, rules: Rules | None = None) -> dict[str, Any]:
+def zone_view(z: Zone, rules: Rules) -> dict[str, Any]:
     last = z.last_command
-    return {"zone": z.zone, "moisture_pct": z.moisture_pct,
-            "threshold_pct": rules.threshold_pct if rules else None, "skip_days": list(z.skip_days),
+    return {"zone": z.zone, "moisture_pct": z.moisture_pct, "threshold_pct": rules.threshold_pct,
+            "skip_days": list(z.skip_days),
             "last_moisture_pct": z.last_moisture_pct, "last_reading_at": views.iso(z.last_reading_ts_ms),
             "resting": z.resting, "last_watered_at": views.iso(last.ts_ms) if last else None,
             "last_command": command_view(last) if last else None}
@@ -42,10 +42,8 @@ def zone_view(z: Zone, rules: Rules | None = None) -> dict[str, Any]:
        body=ZoneSettings)
 def put_zone(ctx: Ctx, cid: str, zone: str) -> dict[str, Any]:
     ctx.community(cid, Area.MANAGE)
-    deps = bootstrap.deps()
     changes = ctx.body(ZoneSettings).model_dump(exclude_unset=True)
-    saved = irrigation.configure_zone(deps, cid, zone, changes)
-    return zone_view(saved, Rules.for_zone(saved, deps.communities.terms(cid).settings))
+    return zone_view(*irrigation.configure_zone(bootstrap.deps(), cid, zone, changes))
 
 
 @route(bp, BASE + "/zones", "GET", summary="Irrigation zones and when each was last watered",

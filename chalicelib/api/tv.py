@@ -6,7 +6,6 @@ whole community. Everything staff typed is HTML-escaped. The page reloads itself
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from html import escape
 
 from chalice.app import Blueprint, Response
@@ -16,10 +15,10 @@ from chalicelib.api.http import Ctx, route
 from chalicelib.domain.errors import CommunityUnknown
 from chalicelib.services import notices
 from chalicelib.services.notices import TvPage
+from chalicelib.services.notifications import china_time
 
 bp = Blueprint(__name__)
 REFRESH_S = 60
-CHINA = timedelta(hours=8)
 HEADERS: dict[str, str | list[str]] = {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}
 
 STYLE = """
@@ -41,11 +40,10 @@ def _page(title: str, body: str) -> str:
 
 def render(page: TvPage, now_ms: int) -> str:
     e = escape
-    now = (datetime.fromtimestamp(now_ms / 1000, tz=UTC) + CHINA).strftime("%Y-%m-%d %H:%M")
     items = "".join(f'<div class="notice"><h3>{e(n.title)}</h3><p>{e(n.body)}</p></div>' for n in page.notices)
     phones = "".join(f'<p class="phone">{e(p.name)}：{e(p.phone)}</p>' for p in page.info.service_phones)
     weather = f"<p>{e(page.info.weather_note)}</p>" if page.info.weather_note else "<p>暂无</p>"
-    body = (f"<h1>{e(page.community.name)} · 社区公告</h1><p class=\"time\">更新时间 {now}</p>"
+    body = (f"<h1>{e(page.community.name)} · 社区公告</h1><p class=\"time\">更新时间 {china_time(now_ms)}</p>"
             f"<h2>通知公告</h2>{items or '<p>暂无通知</p>'}"
             f"<h2>服务电话</h2>{phones or '<p>暂无</p>'}"
             f"<h2>天气提示</h2>{weather}")

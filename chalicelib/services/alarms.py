@@ -94,12 +94,17 @@ def escalate_due(deps: Deps, limit: int = 100) -> int:
     moved = 0
     for alarm in deps.alarms.due_escalations(deps.clock.now_ms(), limit):
         after = rules.escalated(alarm, deps.clock.now_ms())
-        if after is None or alarm.status is not AlarmStatus.OPEN:
-            continue
-        if deps.alarms.save(after, alarm.version, [_event(after, "alarm.escalated")]) is SaveOutcome.SAVED:
-            _schedule_escalation(deps, after)
+        if after is not None and _save_escalation(deps, alarm, after):
             moved += 1
     return moved
+
+
+def _save_escalation(deps: Deps, alarm: Alarm, after: Alarm) -> bool:
+    """Ask the next one (conditional on the alarm's version) and time them; False: the alarm changed."""
+    if deps.alarms.save(after, alarm.version, [_event(after, "alarm.escalated")]) is not SaveOutcome.SAVED:
+        return False
+    _schedule_escalation(deps, after)
+    return True
 
 
 def _schedule_escalation(deps: Deps, alarm: Alarm) -> None:
@@ -124,7 +129,6 @@ def on_escalation_timer(deps: Deps, timer: Timer) -> str:
         if after is None:  # early: the queue could not delay it that long
             _schedule_escalation(deps, alarm)
             return "early"
-        if deps.alarms.save(after, alarm.version, [_event(after, "alarm.escalated")]) is SaveOutcome.SAVED:
-            _schedule_escalation(deps, after)
+        if _save_escalation(deps, alarm, after):
             return "escalated"
     raise Conflict("the alarm is changing too fast; try again", code="alarm_busy")

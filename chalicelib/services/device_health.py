@@ -9,16 +9,21 @@ reads anyway, so the devices that never went quiet pay nothing for it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from chalicelib.domain.alarms import AlarmSpec, Severity
 from chalicelib.domain.devices import SILENT_AFTER_INTERVALS, Device, is_silent
+from chalicelib.ports import Page
 from chalicelib.services import alarms
 from chalicelib.services.deps import Deps
 
 PAGE = 100
 #: who clears the alarm when the device speaks again (``cleared_by``)
 BACK_ONLINE = "rule:device_back_online"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -43,33 +48,33 @@ def _offline_alarm(device: Device, heartbeat_interval_s: int, now_ms: int) -> Al
                 "silent_after_s": SILENT_AFTER_INTERVALS * heartbeat_interval_s})
 
 
+def _every(fetch: Callable[[int, str | None], Page[T]]) -> Iterator[T]:
+    """Every item of a paged listing, one page of ``PAGE`` at a time."""
+    cursor: str | None = None
+    while True:
+        page = fetch(PAGE, cursor)
+        yield from page.items
+        cursor = page.next_cursor
+        if cursor is None:
+            return
+
+
 def check_devices(deps: Deps) -> HealthReport:
     """Every community's devices: count the silent ones, alarm once for each newly silent one."""
     now = deps.clock.now_ms()
     total = silent = alarmed = 0
-    cursor: str | None = None
-    while True:
-        page = deps.communities.list_all(PAGE, cursor)
-        for community in page.items:
-            interval_s = deps.communities.terms(community.community_id).settings.heartbeat_interval_s
-            device_cursor: str | None = None
-            while True:
-                devices = deps.devices.list_for_community(community.community_id, PAGE, device_cursor)
-                total += len(devices.items)
-                for device in devices.items:
-                    if not is_silent(device, now, interval_s):
-                        continue
-                    silent += 1
-                    if not device.offline_alarm:
-                        alarms.raise_alarm(deps, _offline_alarm(device, interval_s, now))
-                        deps.health_flags.mark_offline_alarm(device)  # after: a crash between alarms again
-                        alarmed += 1
-                device_cursor = devices.next_cursor
-                if device_cursor is None:
-                    break
-        cursor = page.next_cursor
-        if cursor is None:
-            return HealthReport(total=total, silent=silent, alarmed=alarmed)
+    for community in _every(deps.communities.list_all):
+        interval_s = deps.communities.terms(community.community_id).settings.heartbeat_interval_s
+        for device in _every(partial(deps.devices.list_for_community, community.community_id)):
+            total += 1
+            if not is_silent(device, now, interval_s):
+                continue
+            silent += 1
+            if not device.offline_alarm:
+                alarms.raise_alarm(deps, _offline_alarm(device, interval_s, now))
+                deps.health_flags.mark_offline_alarm(device)  # after: a crash between alarms again
+                alarmed += 1
+    return HealthReport(total=total, silent=silent, alarmed=alarmed)
 
 
 def back_online(deps: Deps, device: Device) -> None:

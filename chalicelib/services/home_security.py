@@ -12,12 +12,13 @@ from __future__ import annotations
 from chalicelib.domain import security as rules
 from chalicelib.domain.device_messages import DeviceMessage, SecurityEvent
 from chalicelib.domain.devices import Device
-from chalicelib.domain.errors import Conflict, DomainError, NotFound
+from chalicelib.domain.errors import Conflict, DomainError
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.security import HomeSecurity, SecurityMode, Sensed
 from chalicelib.ports import SaveOutcome, Timer
 from chalicelib.services import alarms
 from chalicelib.services.deps import Deps
+from chalicelib.services.identity import current_resident
 
 MAX_RACES = 5
 #: the timer that ends an entry delay (handlers/timers.py)
@@ -29,9 +30,7 @@ class NoResidence(DomainError):
 
 
 def _household(deps: Deps, principal: Principal) -> tuple[str, str]:
-    resident = deps.residents.get(principal.subject)
-    if resident is None:
-        raise NotFound("resident not found", code="resident_not_found")
+    resident = current_resident(deps, principal)
     if not (resident.community_id and resident.building and resident.room):
         raise NoResidence("set your residence first (PUT /v1/me/residence)")
     return resident.community_id, f"{resident.building}-{resident.room}"

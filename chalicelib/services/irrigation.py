@@ -20,6 +20,7 @@ from chalicelib.domain.errors import BadInput, Conflict
 from chalicelib.domain.irrigation import Verdict, WaterCommand, Zone
 from chalicelib.ports import Page, SaveOutcome
 from chalicelib.services import communities
+from chalicelib.services.cleaning_tasks import community_settings
 from chalicelib.services.deps import Deps
 
 MAX_RACES = 5
@@ -41,7 +42,7 @@ def on_soil(deps: Deps, message: DeviceMessage, device: Device) -> None:
     assert isinstance(reading, Soil)
     source = f"{message.thing_name}/{message.event_id}"
     name = zone_of(device)
-    settings = deps.communities.terms(device.community_id).settings
+    settings = community_settings(deps, device.community_id)  # cached: no read per reading
     for _ in range(MAX_RACES):
         zone = deps.irrigation.zone(device.community_id, name) or Zone(community_id=device.community_id, zone=name)
         if zone.last_command is not None and zone.last_command.source == source:
@@ -70,8 +71,10 @@ def _send(deps: Deps, community_id: str, command: WaterCommand) -> None:
                           json.dumps(payload, separators=(",", ":")).encode())
 
 
-def configure_zone(deps: Deps, community_id: str, zone_name: str, body: Mapping[str, Any]) -> Zone:
-    """Staff: the zone's own threshold (``null``: the community's again) and skip days; keys not sent stay."""
+def configure_zone(deps: Deps, community_id: str, zone_name: str,
+                   body: Mapping[str, Any]) -> tuple[Zone, rules.Rules]:
+    """Staff: the zone's own threshold (``null``: the community's again) and skip days; keys not sent stay.
+    Answers the saved zone and the rules it is watered by."""
     communities.require_community(deps, community_id)
     rules.check_zone_name(zone_name)
     if not body or set(body) - {"moisture_pct", "skip_days"}:
@@ -82,7 +85,8 @@ def configure_zone(deps: Deps, community_id: str, zone_name: str, body: Mapping[
         zone = replace(zone, moisture_pct=None if raw is None else rules.check_threshold(raw))
     if "skip_days" in body:
         zone = replace(zone, skip_days=rules.parse_skip_days(body["skip_days"]))
-    return deps.irrigation.configure(zone)
+    saved = deps.irrigation.configure(zone)
+    return saved, rules.Rules.for_zone(saved, deps.communities.terms(community_id).settings)
 
 
 def list_zones(deps: Deps, community_id: str) -> list[tuple[Zone, rules.Rules]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.domain import notices as rules
 from chalicelib.domain.community import Community
-from chalicelib.domain.errors import BadInput, CommunityUnknown, NotFound
+from chalicelib.domain.errors import BadInput, NotFound
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.notices import Notice, TvInfo
 from chalicelib.ports import OutboxEvent
@@ -77,9 +77,7 @@ class TvPage:
 
 def tv_page(deps: Deps, community_id: str) -> TvPage:
     """What the cable-TV channel shows: whole-community notices, service phones, the weather note."""
-    community = deps.communities.get(community_id)
-    if community is None:
-        raise CommunityUnknown("community not found", code="community_not_found")
+    community = communities.require_community(deps, community_id)
     now = deps.clock.now_ms()
     shown = [n for n in deps.notices.list_for_community(community_id, rules.MAX_LISTED)
              if n.current(now) and not n.buildings][:TV_NOTICES]

@@ -11,16 +11,14 @@ from dataclasses import dataclass
 
 from chalicelib.domain import meters
 from chalicelib.domain.alarms import AlarmSpec, Severity
-from chalicelib.domain.device_messages import (
-    DeviceMessage,
-    MeterReading,
-)
+from chalicelib.domain.device_messages import DeviceMessage, MeterReading
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import BadInput, Conflict
 from chalicelib.domain.identity import Principal
 from chalicelib.domain.rejects import Rejected, RejectReason
 from chalicelib.ports import SaveOutcome
 from chalicelib.services import alarms, communities
+from chalicelib.services.cleaning_tasks import community_settings
 from chalicelib.services.deps import Deps
 
 MAX_RACES = 5
@@ -38,8 +36,7 @@ def count_reading(deps: Deps, message: DeviceMessage, device: Device) -> None:
     # A meter without building and room (a common-area meter) keeps its readings checked and in order, but
     # there is no household to add its usage to.
     household = device.household
-    settings = deps.communities.terms(device.community_id).settings
-    limit = meters.max_per_hour_milli(reading.unit, settings)
+    limit = meters.max_per_hour_milli(reading.unit, community_settings(deps, device.community_id))
     milli = meters.to_milli(reading.reading)
     for _ in range(MAX_RACES):
         window = deps.usage.window(device.thing_name)
