@@ -31,14 +31,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import paho.mqtt.client as mqtt
 import requests
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.hub import BenchHub, start_hub
+from bench.hub import BenchHub, hub_or_own
 
 HOUSEHOLDS = 500
 BINS, DOORS, ZONES, ARMED = 20, 6, 4, 30
@@ -72,7 +70,7 @@ def _day_start_ms() -> int:
     return int((midnight - CHINA).timestamp() * 1000)
 
 
-def _setup(hub: BenchHub, households: int) -> tuple[str, list[str]]:
+def _setup(hub: BenchHub, households: int) -> str:
     cid = str(hub.call("POST", "/v1/admin/communities", {"name": f"day {uuid.uuid4().hex[:6]}"})["community_id"])
     hub.call("PUT", f"/v1/admin/communities/{cid}/settings",
              {"security_exit_delay_s": 0, "security_entry_delay_s": 0})
@@ -90,14 +88,12 @@ def _setup(hub: BenchHub, households: int) -> tuple[str, list[str]]:
     specs += [{"thing_name": f"zone-{n}", "type": "irrigation", "location": f"zone {n}"} for n in range(ZONES)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda body: hub.call("POST", f"/v1/admin/communities/{cid}/devices", body), specs))
-    tokens = []
     for h in range(ARMED):
         token = hub.call("POST", "/v1/auth/wechat", {"code": f"sandbox-{uuid.uuid4().hex}"}, token=None)["token"]
         hub.call("PUT", "/v1/me/residence", {"community_id": cid, "building": str(h // 50 + 1),
                                              "room": str(100 + h % 50)}, token=token)
         hub.call("PUT", "/v1/me/home/security", {"mode": "armed_away"}, token=token)
-        tokens.append(token)
-    return cid, tokens
+    return cid
 
 
 def _traffic(households: int, start_ms: int, hours: int, rng: random.Random) -> list[Device]:
@@ -224,16 +220,14 @@ def _percentile(values: list[float], pct: float) -> float:
 
 def measure(hub: BenchHub | None = None, households: int = HOUSEHOLDS, hours: int = 1,
             intrusions: int = 5) -> dict[str, float]:
-    if hub is None:
-        with TemporaryDirectory() as tmp:
-            own = start_hub(Path(tmp))
-            try:
-                return measure(own, households, hours, intrusions)
-            finally:
-                own.stop()
+    with hub_or_own(hub) as running:
+        return _measure(running, households, hours, intrusions)
+
+
+def _measure(hub: BenchHub, households: int, hours: int, intrusions: int) -> dict[str, float]:
     rng = random.Random(20261122)
     setup_started = time.monotonic()
-    cid, _ = _setup(hub, households)
+    cid = _setup(hub, households)
     print(f"[bench] community day: setup {time.monotonic() - setup_started:.0f} s", file=sys.stderr)
     devices = _traffic(households, _day_start_ms(), hours, rng)
     rng.shuffle(devices)

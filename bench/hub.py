@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 import requests
@@ -60,3 +63,17 @@ def start_hub(tmp: Path, extra_env: dict[str, str] | None = None) -> BenchHub:
     hub = e2e.start_hub(tmp, admin_token=ADMIN_TOKEN, extra_env=extra_env, timeout_s=90)
     return BenchHub(api=hub.api, mqtt_port=hub.mqtt_port, aws=hub.aws, sandbox=hub.sandbox, process=hub.process,
                     log_path=hub.log_path)
+
+
+@contextmanager
+def hub_or_own(hub: BenchHub | None) -> Iterator[BenchHub]:
+    """``hub`` if given (the caller stops it), else a hub of our own for the duration."""
+    if hub is not None:
+        yield hub
+        return
+    with TemporaryDirectory() as tmp:
+        own = start_hub(Path(tmp))
+        try:
+            yield own
+        finally:
+            own.stop()

@@ -20,12 +20,10 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import requests
 
-from bench.hub import BenchHub, start_hub
+from bench.hub import BenchHub, hub_or_own
 from tests.support.order_pipeline import PartnerReceiver, start_partner
 
 ORDERS = 1000
@@ -62,13 +60,11 @@ def setup(hub: BenchHub) -> tuple[str, list[PartnerReceiver], list[str]]:
 
 
 def measure(hub: BenchHub | None = None, orders: int = ORDERS) -> dict[str, float]:
-    if hub is None:
-        with TemporaryDirectory() as tmp:
-            own = start_hub(Path(tmp))
-            try:
-                return measure(own, orders)
-            finally:
-                own.stop()
+    with hub_or_own(hub) as running:
+        return _measure(running, orders)
+
+
+def _measure(hub: BenchHub, orders: int) -> dict[str, float]:
     _, receivers, tokens = setup(hub)
     paid_at: dict[str, float] = {}
     lock = threading.Lock()

@@ -233,9 +233,9 @@ def _update_item(self: DynamoDBBackend, table_name: str, key: dict[str, Any], *a
             table = self.get_table(table_name)
         except ResourceNotFoundException:
             table = None  # moto raised the same before writing anything
-        if table is not None and isinstance(key, dict) and table.hash_key_attr in key:
+        if table is not None:
             # moto: (hash, range) when the key names both, else (hash, None) — which on a table with a
-            # range key is a validation error before any write
+            # range key is a validation error before any write; no hash key: None, nothing written
             _reindex(table, _key_in(table, key))
 
 

@@ -48,7 +48,6 @@ class _Delivery:
                 "gave_up": self.gave_up, "attempts": [dict(a) for a in self.attempts]}
 
 
-
 class WebhookDeliveries:
     """A queue of signed event deliveries worked off by one background thread (started on demand)."""
 
@@ -105,7 +104,7 @@ class WebhookDeliveries:
     def _attempt(self, delivery: _Delivery) -> None:
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": USER_AGENT,
                    "Stripe-Signature": signature_header(self.secret, delivery.body, int(time.time()))}
-        status, error = self._post(delivery.url, delivery.body, headers)
+        status, error = post_callback(delivery.url, delivery.body, headers, self.timeout_s)
         with self._lock:
             if self._deliveries.get(delivery.seq) is not delivery:  # reset meanwhile
                 return
@@ -117,6 +116,3 @@ class WebhookDeliveries:
             else:
                 wait = RETRY_SCHEDULE_S[len(delivery.attempts) - 1] * self.retry_scale
                 heapq.heappush(self._due, (time.monotonic() + wait, delivery.seq))
-
-    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-        return post_callback(url, body, headers, self.timeout_s)

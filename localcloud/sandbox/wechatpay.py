@@ -61,7 +61,15 @@ from localcloud.sandbox.faults import REQUEST_MODES
 from localcloud.sandbox.routing import HttpError, Request, Response, json_response
 from localcloud.sandbox.server import SandboxServer
 from localcloud.sandbox.wechatpay_callbacks import CALLBACK_POINT, CallbackSender, Notice
-from localcloud.sandbox.wechatpay_gateway import CST, MerchantGateway, PayError, callable_url, cst_now, json_body
+from localcloud.sandbox.wechatpay_gateway import (
+    CST,
+    MerchantGateway,
+    PayError,
+    callable_url,
+    check_text,
+    cst_now,
+    json_body,
+)
 from localcloud.sandbox.wechatpay_jsapi import JsapiSandbox
 
 API = "/v3/fund-app/mch-transfer/transfer-bills"
@@ -263,19 +271,11 @@ class WeChatPaySandbox:
 
     def _validated(self, request: Request) -> dict[str, Any]:
         body = json_body(request)
-
-        def text(name: str, max_len: int, required: bool = True) -> None:
-            value = body.get(name)
-            if value is None and not required:
-                return
-            if not isinstance(value, str) or not value or len(value) > max_len:
-                raise PayError(400, "PARAM_ERROR", f"{name} 缺失或格式错误（字符串，最长 {max_len}）")
-
         for name, max_len in (("appid", 32), ("openid", 64), ("transfer_scene_id", 36), ("transfer_remark", 32)):
-            text(name, max_len)
-        text("user_recv_perception", 32, required=False)
-        text("notify_url", 256, required=False)
-        text("user_name", 1024, required=False)
+            check_text(body, name, max_len)
+        check_text(body, "user_recv_perception", 32, required=False)
+        check_text(body, "notify_url", 256, required=False)
+        check_text(body, "user_name", 1024, required=False)
         if not isinstance(body.get("out_bill_no"), str) or not OUT_BILL_NO.fullmatch(body["out_bill_no"]):
             raise PayError(400, "PARAM_ERROR", "out_bill_no 只能由数字、大小写字母组成，长度 5-32")
         amount = body.get("transfer_amount")

@@ -63,7 +63,6 @@ class _Delivery:
                 "attempts": [dict(a) for a in self.attempts]}
 
 
-
 #: how many callbacks are in flight at once
 CONCURRENT_DELIVERIES = 4
 
@@ -156,7 +155,7 @@ class CallbackSender:
     def _attempt(self, delivery: _Delivery) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0",
                    **self._gateway.signature_headers(delivery.body)}
-        status, error = self._post(delivery.url, delivery.body, headers)
+        status, error = post_callback(delivery.url, delivery.body, headers, self.timeout_s)
         with self._lock:
             if self._deliveries.get(delivery.seq) is not delivery:  # reset meanwhile
                 return
@@ -168,6 +167,3 @@ class CallbackSender:
             else:
                 wait = RETRY_SCHEDULE_S[len(delivery.attempts) - 1] * self.retry_scale
                 self._schedule(time.monotonic() + wait, delivery.seq)
-
-    def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
-        return post_callback(url, body, headers, self.timeout_s)

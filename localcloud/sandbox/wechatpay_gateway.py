@@ -72,6 +72,16 @@ def json_body(request: Request) -> dict[str, Any]:
     return body
 
 
+def check_text(body: dict[str, Any], name: str, max_len: int, required: bool = True) -> None:
+    """``body[name]`` is a non-empty string of at most ``max_len`` characters (or absent, when not
+    ``required``), else PARAM_ERROR."""
+    value = body.get(name)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value or len(value) > max_len:
+        raise PayError(400, "PARAM_ERROR", f"{name} 缺失或格式错误（字符串，最长 {max_len}）")
+
+
 class MerchantGateway:
     """One merchant's view of api.mch.weixin.qq.com: who may call, how answers are signed. Thread-safe."""
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from localcloud.sandbox.routing import Request
-from localcloud.sandbox.wechatpay_gateway import PayError, callable_url, cst_now, json_body
+from localcloud.sandbox.wechatpay_gateway import PayError, callable_url, check_text, cst_now, json_body
 
 OUT_TRADE_NO = re.compile(r"[A-Za-z0-9_\-|*]{6,32}")
 OUT_REFUND_NO = re.compile(r"[A-Za-z0-9_\-|*@]{1,64}")
@@ -22,21 +22,13 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
-def _text(body: dict[str, Any], name: str, max_len: int, required: bool = True) -> None:
-    value = body.get(name)
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or not value or len(value) > max_len:
-        raise PayError(400, "PARAM_ERROR", f"{name} 缺失或格式错误（字符串，最长 {max_len}）")
-
-
 def validated_order(request: Request, appid: str, mchid: str) -> dict[str, Any]:
     """The body of ``POST /v3/pay/transactions/jsapi``, checked as WeChat does, or PARAM_ERROR."""
     body = json_body(request)
     for name, max_len in (("appid", 32), ("mchid", 32), ("description", 127), ("notify_url", 256)):
-        _text(body, name, max_len)
-    _text(body, "attach", 128, required=False)
-    _text(body, "time_expire", 64, required=False)
+        check_text(body, name, max_len)
+    check_text(body, "attach", 128, required=False)
+    check_text(body, "time_expire", 64, required=False)
     if body["appid"] != appid or body["mchid"] != mchid:
         raise PayError(400, "PARAM_ERROR", "appid和mch_id不匹配")
     if not isinstance(body.get("out_trade_no"), str) or not OUT_TRADE_NO.fullmatch(body["out_trade_no"]):
@@ -60,11 +52,11 @@ def validated_refund(request: Request) -> dict[str, Any]:
     if not isinstance(body.get("out_refund_no"), str) or not OUT_REFUND_NO.fullmatch(body["out_refund_no"]):
         raise PayError(400, "PARAM_ERROR", "out_refund_no 只能是数字、大小写字母_-|*@，长度 1-64")
     if "transaction_id" in body:
-        _text(body, "transaction_id", 32)
+        check_text(body, "transaction_id", 32)
     elif not isinstance(body.get("out_trade_no"), str) or not OUT_TRADE_NO.fullmatch(body["out_trade_no"]):
         raise PayError(400, "PARAM_ERROR", "transaction_id 或 out_trade_no 必填")
-    _text(body, "reason", 80, required=False)
-    _text(body, "notify_url", 256, required=False)
+    check_text(body, "reason", 80, required=False)
+    check_text(body, "notify_url", 256, required=False)
     if body.get("notify_url") is not None and not callable_url(body["notify_url"]):
         raise PayError(400, "PARAM_ERROR", "notify_url 必须是 http(s) 地址，且不能携带参数")
     amount = body.get("amount")
