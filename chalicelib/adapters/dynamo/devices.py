@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo import keys, txn
@@ -72,25 +73,21 @@ class DynamoDevices:
         return Page(items=items, next_cursor=encode_cursor(result.last_evaluated_key))
 
     def set_status(self, thing_name: str, status: DeviceStatus) -> None:
-        pk, sk = keys.device(thing_name)
-        try:
-            DeviceItem(pk, sk).update(actions=[DeviceItem.status.set(status.value)],
-                                      condition=HubItem.pk.exists())
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise DeviceUnknown(f"no device {thing_name!r}") from exc
-            raise
+        _update_existing(thing_name, [DeviceItem.status.set(status.value)])
 
     def clear_provisioning(self, thing_name: str) -> None:
-        pk, sk = keys.device(thing_name)
-        try:
-            DeviceItem(pk, sk).update(
-                actions=[DeviceItem.provision_cert_id.remove(), DeviceItem.provisioned_at_ms.remove()],
-                condition=HubItem.pk.exists())
-        except UpdateError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
-                raise DeviceUnknown(f"no device {thing_name!r}") from exc
-            raise
+        _update_existing(thing_name, [DeviceItem.provision_cert_id.remove(), DeviceItem.provisioned_at_ms.remove()])
+
+
+def _update_existing(thing_name: str, actions: list[Action]) -> None:
+    """One UpdateItem of a registered device; DeviceUnknown when there is none."""
+    pk, sk = keys.device(thing_name)
+    try:
+        DeviceItem(pk, sk).update(actions=actions, condition=HubItem.pk.exists())
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            raise DeviceUnknown(f"no device {thing_name!r}") from exc
+        raise
 
 
 class DynamoDeviceEventStore:
