@@ -143,7 +143,8 @@ def plan(measured: dict[str, dict[str, float]], records: dict[str, dict[str, flo
     ttl_gb = (total("ttl_byte_days", rate) * 86_400  # steady state of items with a TTL, + usage history
               + COMMUNITIES * HOUSEHOLDS * 2 * (USAGE_DAY_ITEM_B + 100) * USAGE_TTL_DAYS) / 1e9
     table_gb_12 = 12 * stored_gb_month + ttl_gb
-    api_per_month = (sum(rate[k] * api_calls[k] for k in daily) + api_reads_s) * MONTH_S
+    api_s = sum(rate[k] * api_calls[k] for k in daily) + api_reads_s  # API Gateway requests
+    api_per_month = api_s * MONTH_S
     all_devices = sum(DEVICES.values()) * COMMUNITIES
     health_queries_s = COMMUNITIES * -(-sum(DEVICES.values()) // 100) / (5 * 60)  # pages of 100, every 5 min
     device_b = (items or {}).get("device_item_bytes", 400.0)
@@ -180,7 +181,7 @@ def plan(measured: dict[str, dict[str, float]], records: dict[str, dict[str, flo
         "devices": all_devices, "sqs_requests_per_s": sqs_s, "sns_publishes_per_s": topic_publishes_s,
         "sms_per_month": sms_s * MONTH_S, "log_gb_per_month": log_gb_month,
         "table_gb_growth_per_month": stored_gb_month, "table_gb_ttl_steady": ttl_gb, "table_gb_month_12": table_gb_12,
-        "api_requests_per_s_peak": (sum(rate[k] * api_calls[k] for k in daily) + api_reads_s) * PEAK,
+        "api_requests_per_s_peak": api_s * PEAK,
         "wechat_transfers_per_s_peak": COMMUNITIES * HOUSEHOLDS * WITHDRAWALS_PER_HOUSEHOLD_MONTH
         * 12 / 365 / 86_400 * PEAK,
         "health_check_queries_per_s": health_queries_s, "health_check_rru_per_s": health_rru_s,

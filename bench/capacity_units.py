@@ -42,10 +42,10 @@ from typing import Any
 
 from bench.capacity_meter import REGION, Meter, Normalizer, Tally, item_size
 from bench.capacity_pipeline import Harness, Run, environment
+from bench.requests_per_event import PHONE, recycling_resident
 
 N = 10
-PRICES = {"paper": 80, "plastic": 120, "metal": 200, "bottle": 50, "textile": 30}
-PHONE, ORDER_PHONE = "13800138000", "13900139000"
+ORDER_PHONE = "13900139000"
 #: readings a meter's window holds at its steady size (domain/meters.py: 48 h; one every 15 minutes)
 METER_WINDOW_POINTS, QUARTER_MS = 192, 15 * 60_000
 #: measured kind → (topic kind, thing, device type, where it is)
@@ -77,11 +77,10 @@ def _fields(kind: str, i: int) -> dict[str, Any]:
 
 
 def _devices(harness: Harness, n: int) -> dict[str, Run]:
-    from chalicelib.domain.identity import Principal, Role, phone_key
+    from chalicelib.domain.identity import phone_key
     from chalicelib.handlers.device_events import handle_device_events as handle
-    from chalicelib.services import communities, identity, recycling
+    from chalicelib.services import communities
     from tests.support import events
-    from tests.support.fakes import FakeWeChat
 
     deps, normalize = harness.deps, harness.meter_names
     harness.cid = cid = communities.create_community(deps, "capacity").community_id
@@ -89,12 +88,7 @@ def _devices(harness: Harness, n: int) -> dict[str, Run]:
     for _, thing, device_type, where in DEVICES.values():
         communities.register_device(deps, cid, thing, device_type, **where)
         normalize.add(thing, "thing")
-    recycling.set_prices(deps, cid, PRICES)
-    recycling.change_settings(deps, cid, {"daily_cap_fen": 1_000_000})
-    login = identity.login_with_wechat(deps, f"{FakeWeChat.LOGIN_PREFIX}capacity-resident")
-    identity.bind_phone(deps, Principal(role=Role.RESIDENT, subject=login.resident_id),
-                        f"{FakeWeChat.PHONE_PREFIX}{PHONE}")
-    normalize.add(login.resident_id, "rid")
+    normalize.add(recycling_resident(deps, cid, "capacity-resident"), "rid")
     normalize.add(phone_key(deps.secrets.app_secrets().phone_pepper, PHONE), "phone")
     harness.downstream(Run(0))  # device.registered …: setup, not measured
 

@@ -107,10 +107,6 @@ FUNCTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def _function_code(first_call: str) -> str:
-    return _DEPS + first_call
-
-
 def _run(code: str) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL)
@@ -120,7 +116,7 @@ def _run(code: str) -> float:
 def measure_medians(rounds: int = 9) -> dict[str, float]:
     """Median seconds per candidate name and per function name (the two name sets do not overlap)."""
     codes = dict(CANDIDATES)
-    codes.update({name: _function_code(first_call) for name, (_, first_call) in FUNCTIONS.items()})
+    codes.update({name: _DEPS + first_call for name, (_, first_call) in FUNCTIONS.items()})
     unique = sorted(set(codes.values()), key=list(codes.values()).index)
     handlers = [handler for handler, _ in FUNCTIONS.values()]
     _run(f"import app\nassert all(callable(getattr(app, name)) for name in {handlers!r})")  # the names are app's
@@ -158,9 +154,8 @@ def main() -> None:
     started = time.perf_counter()
     median = measure_medians(int(sys.argv[1]) if len(sys.argv) > 1 else 9)
     baseline = median["boto3"]
-    rows = [(f"import {code}" if name != "device_events_first_parse" else "device_events + first parse", name)
-            for name, code in (("boto3", "boto3"), ("device_events", "chalicelib.handlers.device_events"),
-                               ("app", "app"), ("device_events_first_parse", ""))]
+    rows = [("import boto3", "boto3"), ("import chalicelib.handlers.device_events", "device_events"),
+            ("import app", "app"), ("device_events + first parse", "device_events_first_parse")]
     rows += [(f"{name} (app.{handler})", name) for name, (handler, _) in FUNCTIONS.items()]
     width = max(len(label) for label, _ in rows)
     print(f"{'function':<{width}}  {'seconds':>7}  {'ratio':>5}")

@@ -49,6 +49,21 @@ def _count_dynamodb_calls() -> Iterator[Counter[str]]:
         handlers.BUILTIN_HANDLERS.remove(hook)
 
 
+def recycling_resident(deps: Any, cid: str, name: str, phone: str = PHONE) -> str:
+    """The community's prices set and its daily cap raised, and a resident (WeChat faked) with ``phone``
+    bound, so weigh-ins for that phone credit a wallet. Returns the resident's id."""
+    from chalicelib.domain.identity import Principal, Role
+    from chalicelib.services import identity, recycling
+    from tests.support.fakes import FakeWeChat
+
+    recycling.set_prices(deps, cid, PRICES)
+    recycling.change_settings(deps, cid, {"daily_cap_fen": 1_000_000})
+    login = identity.login_with_wechat(deps, f"{FakeWeChat.LOGIN_PREFIX}{name}")
+    identity.bind_phone(deps, Principal(role=Role.RESIDENT, subject=login.resident_id),
+                        f"{FakeWeChat.PHONE_PREFIX}{phone}")
+    return login.resident_id
+
+
 def _per(counts: dict[str, int], n: int, ops: set[str] | None = None) -> float:
     return round(sum(v for k, v in counts.items() if ops is None or k in ops) / n, 3)
 
@@ -70,9 +85,8 @@ def measure(n: int = 50) -> dict[str, float]:
     with _count_dynamodb_calls() as calls, mock_aws(), contextlib.redirect_stdout(io.StringIO()):
         from chalicelib import bootstrap
         from chalicelib.domain import ledger
-        from chalicelib.domain.identity import Principal, Role
         from chalicelib.handlers.device_events import handle_device_events as handle
-        from chalicelib.services import communities, identity, recycling
+        from chalicelib.services import communities
         from chalicelib.settings import Settings
         from localcloud.resources import create_resources
         from tests.support import events
@@ -86,11 +100,7 @@ def measure(n: int = 50) -> dict[str, float]:
             cid = communities.create_community(deps, "bench").community_id
             communities.register_device(deps, cid, "bench-meter", "electricity_meter")
             communities.register_device(deps, cid, "bench-bin", "recycling_bin")
-            recycling.set_prices(deps, cid, PRICES)
-            recycling.change_settings(deps, cid, {"daily_cap_fen": 1_000_000})
-            login = identity.login_with_wechat(deps, f"{FakeWeChat.LOGIN_PREFIX}bench-resident")
-            identity.bind_phone(deps, Principal(role=Role.RESIDENT, subject=login.resident_id),
-                                f"{FakeWeChat.PHONE_PREFIX}{PHONE}")
+            resident_id = recycling_resident(deps, cid, "bench-resident")
 
             def send(thing: str, kind: str, event_id: str, **fields: Any) -> None:
                 now = time.time_ns() // 1_000_000
@@ -116,7 +126,7 @@ def measure(n: int = 50) -> dict[str, float]:
                 for i in range(n):
                     message(f"new-{i}")
                 counts[f"{name}_duplicate"] = dict(calls)
-            [(credited, _)] = deps.ledger.balances([ledger.wallet(login.resident_id)]).values()
+            [(credited, _)] = deps.ledger.balances([ledger.wallet(resident_id)]).values()
         finally:
             bootstrap.override(None)
     assert credited > 0, "the weigh-ins credited nothing"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-#: SQS delays a message by at most 15 minutes
-SQS_MAX_DELAY_S = 900
+#: SQS delays a message by at most 15 minutes (one constant: the webhook retry schedule depends on it)
+from chalicelib.domain.webhooks import SQS_MAX_DELAY_S as SQS_MAX_DELAY_S
 
 
 class SqsSender:

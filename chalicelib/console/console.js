@@ -36,7 +36,7 @@
     }
   }
 
-  let session = null; // { token, cid, me }
+  let session = null; // { token, cid }
   let timer = null;
   let refreshing = null;
 
@@ -49,7 +49,6 @@
       if (value === null || value === undefined || value === false) continue;
       if (key === 'text') node.textContent = String(value);
       else if (key === 'class') node.className = value;
-      else if (key === 'onclick') node.addEventListener('click', value);
       else node.setAttribute(key, value === true ? '' : String(value));
     }
     for (const child of children) {
@@ -186,24 +185,16 @@
     const meta = [`${when(alarm.opened_at)} 发生`, alarm.subject ? `对象：${alarm.subject}` : null,
       alarm.trigger_count > 1 ? `共触发 ${alarm.trigger_count} 次` : null,
       !isOpen && alarm.acknowledged_at ? `${when(alarm.acknowledged_at)} 已确认` : null].filter(Boolean);
-    const actions = el('div', { class: 'item-actions' });
-    if (isOpen) {
-      actions.append(actionButton('确认', `确认告警：${alarm.title}`, async () => {
-        await api('POST', communityPath(`/alarms/${encodeURIComponent(alarm.alarm_id)}/ack`));
-        announce(`已确认告警：${alarm.title}`);
-        await refreshPanel('alarms');
-      }));
-    } else {
-      actions.append(actionButton('解除', `解除告警：${alarm.title}`, async () => {
-        await api('POST', communityPath(`/alarms/${encodeURIComponent(alarm.alarm_id)}/clear`));
-        announce(`已解除告警：${alarm.title}`);
-        await refreshPanel('alarms');
-      }));
-    }
+    // an open alarm is acknowledged (确认); an acknowledged one is cleared (解除)
+    const [verb, action] = isOpen ? ['确认', 'ack'] : ['解除', 'clear'];
     return el('li', {},
       el('div', { class: 'item-head' }, badge(severity, kind), el('p', { class: 'item-title', text: alarm.title })),
       el('p', { class: 'item-meta', text: meta.join(' · ') }),
-      actions);
+      el('div', { class: 'item-actions' }, actionButton(verb, `${verb}告警：${alarm.title}`, async () => {
+        await api('POST', communityPath(`/alarms/${encodeURIComponent(alarm.alarm_id)}/${action}`));
+        announce(`已${verb}告警：${alarm.title}`);
+        await refreshPanel('alarms');
+      })));
   }
 
   async function loadDevices() {
@@ -451,11 +442,12 @@
   };
 
   async function login(token, communityId) {
-    session = { token, cid: null, me: null };
+    session = { token, cid: null };
     const query = communityId ? `?community_id=${encodeURIComponent(communityId)}` : '';
+    let me;
     try {
-      const me = await api('GET', `v1/admin/me${query}`);
-      session = { token, cid: me.community_id, me };
+      me = await api('GET', `v1/admin/me${query}`);
+      session = { token, cid: me.community_id };
     } catch (error) {
       session = null;
       let message = `登录失败：${error.message}`;
@@ -467,7 +459,7 @@
     sessionStorage.setItem(TOKEN_KEY, token);
     sessionStorage.setItem(COMMUNITY_KEY, communityId || '');
     $('#login-error').textContent = '';
-    showBoard(session.me);
+    showBoard(me);
     $('#main').focus();
     await refreshAll();
     schedule();

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from chalicelib.domain.device_messages import ClockWindow
 from chalicelib.services.notify_deps import NotifyDeps
@@ -51,6 +51,16 @@ if TYPE_CHECKING:  # annotations only: a function imports the ports it uses, not
         WeChatPay,
         Withdrawals,
     )
+
+
+P = TypeVar("P")
+
+
+def _configured(part: P | None, what: str) -> P:
+    """``part``, or RuntimeError when these dependencies were built without it (``what`` is/are …)."""
+    if part is None:
+        raise RuntimeError(f"{what} not configured in these dependencies")
+    return part
 
 
 @dataclass
@@ -123,74 +133,50 @@ class Deps:
 
     @property
     def alarms(self) -> AlarmBook:
-        if self.alarm_book is None:
-            raise RuntimeError("alarms are not configured in these dependencies")
-        return self.alarm_book
+        return _configured(self.alarm_book, "alarms are")
 
     @property
     def home_security(self) -> HomeSecurityBook:
-        if self.home_security_book is None:
-            raise RuntimeError("home security is not configured in these dependencies")
-        return self.home_security_book
+        return _configured(self.home_security_book, "home security is")
 
     @property
     def health_flags(self) -> DeviceHealthFlags:
-        if self.device_health_flags is None:
-            raise RuntimeError("device health flags are not configured in these dependencies")
-        return self.device_health_flags
+        return _configured(self.device_health_flags, "device health flags are")
 
     @property
     def tasks(self) -> CleaningTaskBook:
-        if self.task_book is None:
-            raise RuntimeError("cleaning tasks are not configured in these dependencies")
-        return self.task_book
+        return _configured(self.task_book, "cleaning tasks are")
 
     @property
     def doors(self) -> DoorBook:
-        if self.door_book is None:
-            raise RuntimeError("doors are not configured in these dependencies")
-        return self.door_book
+        return _configured(self.door_book, "doors are")
 
     @property
     def usage(self) -> UsageBook:
-        if self.usage_book is None:
-            raise RuntimeError("meter usage is not configured in these dependencies")
-        return self.usage_book
+        return _configured(self.usage_book, "meter usage is")
 
     @property
     def households(self) -> HouseholdBook:
-        if self.household_book is None:
-            raise RuntimeError("households are not configured in these dependencies")
-        return self.household_book
+        return _configured(self.household_book, "households are")
 
     @property
     def irrigation(self) -> IrrigationBook:
-        if self.irrigation_book is None:
-            raise RuntimeError("irrigation is not configured in these dependencies")
-        return self.irrigation_book
+        return _configured(self.irrigation_book, "irrigation is")
 
     @property
     def commands(self) -> Commands:
-        if self.command_sender is None:
-            raise RuntimeError("device commands are not configured in these dependencies")
-        return self.command_sender
+        return _configured(self.command_sender, "device commands are")
 
     @property
     def notify(self) -> NotifyDeps:
-        if self.notify_deps is None:
-            raise RuntimeError("notifications are not configured in these dependencies")
-        return self.notify_deps
+        return _configured(self.notify_deps, "notifications are")
 
     @property
     def notices(self) -> NoticeBoard:
-        if self.notice_board is None:
-            raise RuntimeError("notices are not configured in these dependencies")
-        return self.notice_board
+        return _configured(self.notice_board, "notices are")
 
     def _orders(self) -> OrderDeps:
-        if self.order_deps is None:
-            raise RuntimeError("service orders are not configured in these dependencies")
-        return self.order_deps
+        return _configured(self.order_deps, "service orders are")
 
     @property
     def catalog(self) -> Catalog:
@@ -219,6 +205,4 @@ class Deps:
     @property
     def url_guard(self) -> UrlGuard:
         """The partner webhook URL guard (registration checks a URL before it stores anything)."""
-        if self.webhooks is None:
-            raise RuntimeError("webhook delivery is not configured in these dependencies")
-        return self.webhooks.guard
+        return _configured(self.webhooks, "webhook delivery is").guard

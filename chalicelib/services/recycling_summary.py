@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chalicelib.domain.device_messages import RECYCLING_CATEGORIES
-from chalicelib.domain.errors import BadInput
 from chalicelib.domain.recycling import WeighinRecord
+from chalicelib.services import recycling
 from chalicelib.services.deps import Deps
 
 READ_PAGE = 500
@@ -38,21 +38,17 @@ class DaySummary:
 
     @property
     def total(self) -> CategoryTotal:
-        total = CategoryTotal()
-        for part in self.by_category.values():
-            total.weighins += part.weighins
-            total.weight_g += part.weight_g
-            total.credit_fen += part.credit_fen
-        return total
+        parts = self.by_category.values()
+        return CategoryTotal(weighins=sum(p.weighins for p in parts), weight_g=sum(p.weight_g for p in parts),
+                             credit_fen=sum(p.credit_fen for p in parts))
 
 
 def day_summary(deps: Deps, community_id: str, day: str) -> DaySummary:
-    if not (len(day) == 8 and day.isdigit()):
-        raise BadInput("day must be YYYYMMDD", code="invalid_day")
+    """``day`` is YYYYMMDD (BadInput otherwise, from the weigh-in list this reads)."""
     summary = DaySummary(community_id, day, {category: CategoryTotal() for category in RECYCLING_CATEGORIES})
     cursor: str | None = None
     while True:
-        page = deps.recycling.weighins_of_day(community_id, day, READ_PAGE, cursor)
+        page = recycling.weighins_of_day(deps, community_id, day, READ_PAGE, cursor)
         for record in page.items:
             summary.by_category.setdefault(record.category, CategoryTotal()).add(record)
         cursor = page.next_cursor

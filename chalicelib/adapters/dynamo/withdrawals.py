@@ -40,18 +40,22 @@ def to_withdrawal(item: WithdrawalItem) -> Withdrawal:
         community_id=item.community_id)
 
 
+def _sort_key(withdrawal: Withdrawal) -> str:
+    """The sort key of every list a withdrawal is in (the resident's, the open ones, its community's)."""
+    return f"{withdrawal.created_at_ms:013d}#{withdrawal.withdrawal_id}"
+
+
 def _community_link(withdrawal: Withdrawal) -> CommunityWithdrawalItem | None:
     if withdrawal.community_id is None:
         return None
-    return CommunityWithdrawalItem(keys.open_withdrawals_in(withdrawal.community_id),
-                                   f"{withdrawal.created_at_ms:013d}#{withdrawal.withdrawal_id}",
+    return CommunityWithdrawalItem(keys.open_withdrawals_in(withdrawal.community_id), _sort_key(withdrawal),
                                    withdrawal_id=withdrawal.withdrawal_id)
 
 
 class DynamoWithdrawals:
     def start(self, withdrawal: Withdrawal, transfer: Transfer, idempotency: tuple[str, str] | None) -> None:
         pk, sk = keys.withdrawal(withdrawal.withdrawal_id)
-        sort = f"{withdrawal.created_at_ms:013d}#{withdrawal.withdrawal_id}"
+        sort = _sort_key(withdrawal)
         item = WithdrawalItem(
             pk, sk, withdrawal_id=withdrawal.withdrawal_id, resident_id=withdrawal.resident_id,
             openid=withdrawal.openid, amount_fen=withdrawal.amount_fen, status=withdrawal.status.value,
