@@ -22,7 +22,7 @@ from chalicelib.validation import validation_message
 #: community-scoped admin routes: the admin token, or a staff token of that community (role checked per route)
 STAFF_OR_ADMIN = (Role.ADMIN, Role.STAFF)
 STATUS_BY_KIND = {"bad_input": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
-                  "conflict": 409, "rule": 422, "upstream": 503}
+                  "conflict": 409, "gone": 410, "rule": 422, "upstream": 503}
 
 M = TypeVar("M", bound=BaseModel)
 #: Bodies are parsed as JSON whatever the client labels them (curl's default is form-encoded).

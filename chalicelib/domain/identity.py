@@ -33,6 +33,11 @@ class Principal:
     community_id: str | None = None
     staff_role: str | None = None  # manager | guard | cleaner, for Role.STAFF
 
+    @property
+    def actor(self) -> str:
+        """``role:subject``: who did it, as alarms, tasks, notices and orders record it."""
+        return f"{self.role.value}:{self.subject}"
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

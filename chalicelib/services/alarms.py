@@ -64,18 +64,14 @@ def _change(deps: Deps, alarm_id: str, community_id: str, decide: Callable[[Alar
     raise Conflict("the alarm is changing too fast; try again", code="alarm_busy")
 
 
-def _who(principal: Principal) -> str:
-    return f"{principal.role.value}:{principal.subject}"
-
-
 def acknowledge(deps: Deps, principal: Principal, community_id: str, alarm_id: str) -> Alarm:
     return _change(deps, alarm_id, community_id,
-                   lambda a: rules.acknowledge(a, _who(principal), deps.clock.now_ms()), "alarm.acknowledged")
+                   lambda a: rules.acknowledge(a, principal.actor, deps.clock.now_ms()), "alarm.acknowledged")
 
 
 def clear(deps: Deps, principal: Principal | str, community_id: str, alarm_id: str) -> Alarm:
     """Staff clear an alarm (or a rule does, e.g. a bin emptied: ``principal`` is then the rule's name)."""
-    by = principal if isinstance(principal, str) else _who(principal)
+    by = principal if isinstance(principal, str) else principal.actor
     return _change(deps, alarm_id, community_id, lambda a: rules.clear(a, by, deps.clock.now_ms()), "alarm.cleared")
 
 

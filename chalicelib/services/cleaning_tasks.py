@@ -13,23 +13,13 @@ from chalicelib.domain.device_messages import DeviceMessage, Fill
 from chalicelib.domain.devices import Device
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.identity import Principal
-from chalicelib.domain.recycling import CommunitySettings, CommunityTerms
 from chalicelib.domain.staff import StaffRole
 from chalicelib.ports import BinWrite, OutboxEvent, Page, SaveOutcome
+from chalicelib.services.cached_settings import community_settings
 from chalicelib.services.deps import Deps
 
 MAX_RACES = 5
 CLOSED_BY_BIN = "bin"
-
-
-def community_settings(deps: Deps, community_id: str) -> CommunitySettings:
-    """Settings through the per-container cache (a device message must not pay a read for them)."""
-    now = deps.clock.now_ms()
-    terms: CommunityTerms | None = deps.terms_cache.get(community_id, now)
-    if terms is None:
-        terms = deps.communities.terms(community_id)
-        deps.terms_cache.put(community_id, terms, now)
-    return terms.settings
 
 
 def _opened_event(task: CleaningTask, cleaners: list[str]) -> OutboxEvent:
@@ -96,7 +86,7 @@ def close_by_hand(deps: Deps, principal: Principal, community_id: str, task_id: 
         if task.status is TaskStatus.CLOSED:
             return task
         now = deps.clock.now_ms()
-        closed = rules.close_task(task, now, f"{principal.role.value}:{principal.subject}")
+        closed = rules.close_task(task, now, principal.actor)
         state = deps.tasks.bin_state(task.thing_name, community_id)
         after = rules.task_closed_by_hand(state, task_id)
         write = BinWrite(after, state.version, closed=closed, events=[_closed_event(closed)], at_ms=now)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chalicelib.domain.devices import Device, DeviceType, is_silent
-from chalicelib.services.cleaning_tasks import community_settings
+from chalicelib.services.cached_settings import community_settings
 from chalicelib.services.deps import Deps
 
 

@@ -14,7 +14,7 @@ from chalicelib.domain.errors import BadInput, DeviceUnknown, DomainError, Forbi
 from chalicelib.domain.identity import Principal, Role, issue_token
 from chalicelib.ports import Page
 from chalicelib.services import alarms
-from chalicelib.services.cleaning_tasks import community_settings
+from chalicelib.services.cached_settings import community_settings
 from chalicelib.services.deps import Deps
 from chalicelib.services.identity import current_resident
 

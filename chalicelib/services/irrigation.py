@@ -20,7 +20,7 @@ from chalicelib.domain.errors import BadInput, Conflict
 from chalicelib.domain.irrigation import Verdict, WaterCommand, Zone
 from chalicelib.ports import Page, SaveOutcome
 from chalicelib.services import communities
-from chalicelib.services.cleaning_tasks import community_settings
+from chalicelib.services.cached_settings import community_settings
 from chalicelib.services.deps import Deps
 
 MAX_RACES = 5

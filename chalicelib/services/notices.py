@@ -32,7 +32,7 @@ def _event(event_type: str, notice: Notice) -> OutboxEvent:
 def publish(deps: Deps, principal: Principal, community_id: str, body: Mapping[str, Any]) -> Notice:
     communities.require_community(deps, community_id)
     notice = rules.new_notice(deps.ids.new_id("nt"), community_id, body, deps.clock.now_ms(),
-                              f"{principal.role.value}:{principal.subject}")
+                              principal.actor)
     deps.notices.publish(notice, _event("notice.published", notice))
     return notice
 

@@ -117,7 +117,7 @@ def payment_for(deps: Deps, principal: Principal, order_id: str) -> PlacedOrder:
 
 def cancel_order(deps: Deps, principal: Principal, order_id: str) -> Order:
     get_order(deps, principal, order_id)
-    by = "resident" if principal.role is Role.RESIDENT else f"{principal.role.value}:{principal.subject}"
+    by = "resident" if principal.role is Role.RESIDENT else principal.actor
     cancelled = order_changes.apply(deps, order_id, lambda o: rules.cancel(o, deps.clock.now_ms(), by))
     if cancelled.status is OrderStatus.CANCELLED and cancelled.provider is Provider.WECHATPAY and not cancelled.paid:
         order_payments.close_unpaid(deps, cancelled)

@@ -18,7 +18,7 @@ from chalicelib.domain.identity import Principal
 from chalicelib.domain.rejects import Rejected, RejectReason
 from chalicelib.ports import SaveOutcome
 from chalicelib.services import alarms, communities
-from chalicelib.services.cleaning_tasks import community_settings
+from chalicelib.services.cached_settings import community_settings
 from chalicelib.services.deps import Deps
 
 MAX_RACES = 5
