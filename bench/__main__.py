@@ -67,8 +67,8 @@ def main() -> None:
             # one local hub for both end-to-end parts (heartbeats first, on a fresh hub)
             ("heartbeats end to end", lambda: mqtt_throughput.measure(local_hub())),
             ("weigh-ins end to end", lambda: recycling_e2e.measure(local_hub())),
-            # a hub of its own: after the 50k-row growth run, moto's GSI queries (which scan the whole
-            # table, unlike DynamoDB's) would measure moto, not the fan-out
+            # a hub of its own: the 50k-row growth run above would otherwise weigh on every later
+            # read and write of the fan-out, which is not what this part measures
             ("webhook fan-out", webhook_fanout.measure),
             ("community day (500 households, one simulated hour)", community_day.measure),
             ("capacity units (billed units per message, bench/capacity_units.py)", capacity_units.measure),

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from tempfile import TemporaryDirectory
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.hub import BenchHub, start_hub
-
-
-@contextmanager
-def _hub(hub: BenchHub | None) -> Iterator[BenchHub]:
-    """``hub`` if given (the caller stops it), else a hub of our own for the duration."""
-    if hub is not None:
-        yield hub
-        return
-    with TemporaryDirectory() as tmp:
-        own = start_hub(Path(tmp))
-        try:
-            yield own
-        finally:
-            own.stop()
+from bench.hub import BenchHub, hub_or_own
 
 
 def measure(hub: BenchHub | None = None, devices: int = 20, per_device: int = 25) -> dict[str, float]:
-    with _hub(hub) as hub:
+    with hub_or_own(hub) as hub:
         cid = hub.call("POST", "/v1/admin/communities", {"name": "bench-heartbeats"})["community_id"]
         clients = []
         for i in range(devices):

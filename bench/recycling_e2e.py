@@ -31,14 +31,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.hub import BenchHub, start_hub
+from bench.hub import BenchHub, hub_or_own
 
 PRICES = {"paper": 80, "plastic": 120, "metal": 200, "bottle": 50, "textile": 30}
 BINS = 20
@@ -369,13 +367,11 @@ def _phase(label: str, fn: Callable[[], Any]) -> Any:
 def measure(hub: BenchHub | None = None, bins: int = BINS, per_bin: int = PER_BIN, seeded: int = SEEDED,
             ceiling_s: float = 4.0) -> dict[str, float]:
     """The whole measurement on ``hub`` (the caller stops it), or on a hub of its own."""
-    if hub is None:
-        with TemporaryDirectory() as tmp:
-            own = _phase("start hub", lambda: start_hub(Path(tmp)))
-            try:
-                return measure(own, bins, per_bin, seeded, ceiling_s)
-            finally:
-                own.stop()
+    with hub_or_own(hub) as own:
+        return _measure(own, bins, per_bin, seeded, ceiling_s)
+
+
+def _measure(hub: BenchHub, bins: int, per_bin: int, seeded: int, ceiling_s: float) -> dict[str, float]:
     results: dict[str, float] = {}
     residents = _phase("bind residents", lambda: bind_residents(hub, bins))
     things = [f"bench-bin-{i:02d}" for i in range(bins)]
