@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from chalicelib.domain.errors import UpstreamUnavailable
+from chalicelib.domain.notify import MAX_HOLD_S
 from chalicelib.ports import Notification
 
 #: SNS SMS attributes: notifications are transactional (delivered even to numbers opted out of marketing)
@@ -79,4 +80,4 @@ class SqsMessageHold:
             self._urls[queue_arn] = str(self._client.get_queue_url(QueueName=name,
                                                                    QueueOwnerAWSAccountId=account)["QueueUrl"])
         self._client.change_message_visibility(QueueUrl=self._urls[queue_arn], ReceiptHandle=receipt_handle,
-                                               VisibilityTimeout=max(0, min(seconds, 43200)))
+                                               VisibilityTimeout=max(0, min(seconds, MAX_HOLD_S)))

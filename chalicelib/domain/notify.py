@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from chalicelib.domain.errors import BadInput
+from chalicelib.domain.recycling import CHINA_UTC_OFFSET_MS
 
 
 class Audience(StrEnum):
@@ -101,8 +101,7 @@ def accepted_templates(grants: object) -> list[str]:
 
 
 # -------------------------------------------------------------------------------------- quiet hours
-CHINA = timedelta(hours=8)
-DAY_MIN = 24 * 60
+DAY_S = 24 * 3600
 #: SQS's longest visibility timeout: a message cannot be held longer in one go
 MAX_HOLD_S = 12 * 3600
 _HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
@@ -145,11 +144,10 @@ def hold_seconds(quiet: QuietHours | None, now_ms: int) -> int:
     they end (at most ``MAX_HOLD_S``; a longer wait is held again when it comes back)."""
     if quiet is None:
         return 0
-    local = datetime.fromtimestamp(now_ms / 1000, tz=UTC) + CHINA
-    now_s = local.hour * 3600 + local.minute * 60 + local.second
+    now_s = (now_ms + CHINA_UTC_OFFSET_MS) // 1000 % DAY_S  # seconds since midnight, China time
     start_s, end_s = quiet.start_min * 60, quiet.end_min * 60
     inside = start_s <= now_s < end_s if start_s < end_s else (now_s >= start_s or now_s < end_s)
     if not inside:
         return 0
-    wait = (end_s - now_s) % (DAY_MIN * 60)
+    wait = (end_s - now_s) % DAY_S
     return min(wait, MAX_HOLD_S)

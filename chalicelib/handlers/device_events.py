@@ -2,12 +2,8 @@
 
 A rejected message is a *successful* record (its reject is written); only unexpected failures —
 DynamoDB throttling, a bug — are reported as batch item failures, so SQS redelivers them and, after
-maxReceiveCount, moves them to the DLQ.
-
-Cold start: powertools' batch utility (it brings asyncio and every event data class) is imported when
-the first batch arrives, not with this module, and each invocation gets its own ``BatchProcessor`` (it
-keeps the batch's records and results on itself, so one shared processor must never see two batches at
-once).
+maxReceiveCount, moves them to the DLQ. (Cold start: handlers/sqs_batch.py imports powertools' batch
+utility with the first batch, not with this module.)
 """
 
 from __future__ import annotations
@@ -20,6 +16,7 @@ from chalicelib import bootstrap
 from chalicelib.domain.device_messages import RawDeviceMessage
 from chalicelib.domain.rejects import Rejected
 from chalicelib.handlers.device_messages import parse_envelope, parse_message
+from chalicelib.handlers.sqs_batch import drain
 from chalicelib.observability import logger, metrics, tracer
 from chalicelib.services import device_events
 from chalicelib.services.device_events import IngestResult
@@ -53,13 +50,4 @@ def handle_record(record: SQSRecord) -> IngestResult:
 
 @tracer.capture_method
 def handle_device_events(event: Any) -> PartialItemFailureResponse:
-    """Chalice passes an SQSEvent; powertools wants the raw Lambda event."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
-    raw_event = event.to_dict() if hasattr(event, "to_dict") else event
-    try:
-        return process_partial_response(event=raw_event, record_handler=handle_record,
-                                        processor=BatchProcessor(event_type=EventType.SQS),
-                                        context=getattr(event, "context", None))
-    finally:
-        metrics.flush_metrics()
+    return drain(event, handle_record)

@@ -7,13 +7,14 @@ until they end (ChangeMessageVisibility) and reports it failed, so SQS hands it 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib import bootstrap
+from chalicelib.handlers.sqs_batch import drain
 from chalicelib.observability import logger, metrics, tracer
 from chalicelib.services import channel_feeds, channel_residents, channel_staff, notify_fanout
 
@@ -26,7 +27,8 @@ class HeldForQuietHours(Exception):
     """Not a failure: the message comes back when the resident's quiet hours end."""
 
 
-def _residents(record: SQSRecord) -> None:
+def _residents(record: SQSRecord, held: list[str]) -> None:
+    """``held`` collects the ids of the messages this invocation held."""
     deps = bootstrap.deps()
     note = notify_fanout.parse(record.body)
     outcome = channel_residents.deliver(deps, note)
@@ -39,9 +41,7 @@ def _residents(record: SQSRecord) -> None:
     logger.info(f"resident notice {note.type}", extra={"key": note.key, "outcome": vars(outcome)})
     if outcome.hold_s:
         deps.notify.hold.hold(record.event_source_arn, record.receipt_handle, outcome.hold_s)
-        held: list[str] | None = getattr(_held, "ids", None)
-        if held is not None:
-            held.append(record.message_id)
+        held.append(record.message_id)
         raise HeldForQuietHours(f"held {outcome.hold_s} s for quiet hours")
 
 
@@ -64,23 +64,9 @@ def _tv(record: SQSRecord) -> None:
 
 
 def _drain(event: Any, handle: Callable[[SQSRecord], None]) -> PartialItemFailureResponse:
-    """Chalice passes an SQSEvent; powertools wants the raw Lambda event (one processor per batch). A batch
-    whose every record failed is reported record by record too, not raised: a batch held for quiet hours is
-    not a function error (which Lambda would count, and back off from)."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
-    raw_event = event.to_dict() if hasattr(event, "to_dict") else event
-    try:
-        return process_partial_response(event=raw_event, record_handler=handle,
-                                        processor=BatchProcessor(event_type=EventType.SQS,
-                                                                 raise_on_entire_batch_failure=False),
-                                        context=getattr(event, "context", None))
-    finally:
-        metrics.flush_metrics()
-
-
-#: the messages this invocation held (per thread: one invocation at a time per container)
-_held = threading.local()
+    """A batch whose every record failed is reported record by record too, not raised: a batch held for
+    quiet hours is not a function error (which Lambda would count, and back off from)."""
+    return drain(event, handle, raise_on_entire_batch_failure=False)
 
 
 @tracer.capture_method
@@ -88,10 +74,10 @@ def notify_residents(event: Any) -> dict[str, Any]:
     """Held messages are also named in ``visibilityKept``: Lambda ignores the key (it leaves visibility
     to the function anyway); localcloud's SQS pump, which shortens failed records' visibility so local
     retries are quick, must not shorten these."""
-    _held.ids = []
-    response: dict[str, Any] = dict(_drain(event, _residents))
-    if _held.ids:
-        response["visibilityKept"] = list(_held.ids)
+    held: list[str] = []
+    response: dict[str, Any] = dict(_drain(event, partial(_residents, held=held)))
+    if held:
+        response["visibilityKept"] = held
     return response
 
 

@@ -60,7 +60,7 @@ def handle_record(record: DynamoDBRecord) -> None:
     deps, community_id = bootstrap.deps(), str(image.get("community_id"))
     route = ROUTES.get(event_type)
     if route is not None:
-        route(deps, community_id, {**data, "event_type": event_type})
+        route(deps, community_id, data)
     # the outbox item's key names the event uniquely: the channels dedupe on it
     audiences = notify_fanout.publish(deps, event_type, community_id, str(image.get("pk")), data)
     if route is None and not audiences:

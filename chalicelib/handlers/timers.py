@@ -16,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib import bootstrap
 from chalicelib.adapters.timer_queue import timer_of
+from chalicelib.handlers.sqs_batch import drain
 from chalicelib.observability import logger, metrics, tracer
 from chalicelib.ports import Timer
 from chalicelib.services import alarms, home_security
@@ -47,16 +48,7 @@ def fire_record(record: SQSRecord) -> str:
 
 @tracer.capture_method
 def fire_timers(event: Any) -> PartialItemFailureResponse:
-    """Chalice passes an SQSEvent; powertools wants the raw Lambda event (one processor per batch)."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
-    raw_event = event.to_dict() if hasattr(event, "to_dict") else event
-    try:
-        return process_partial_response(event=raw_event, record_handler=fire_record,
-                                        processor=BatchProcessor(event_type=EventType.SQS),
-                                        context=getattr(event, "context", None))
-    finally:
-        metrics.flush_metrics()
+    return drain(event, fire_record)
 
 
 def run_alarm_jobs(event: Any) -> dict[str, int]:

@@ -13,6 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib import bootstrap
 from chalicelib.adapters.webhook_queue import message_id_of
+from chalicelib.handlers.sqs_batch import drain
 from chalicelib.observability import logger, metrics, tracer
 from chalicelib.services import webhook_delivery
 
@@ -39,16 +40,7 @@ def deliver_record(record: SQSRecord) -> str | None:
 
 @tracer.capture_method
 def deliver_webhooks(event: Any) -> PartialItemFailureResponse:
-    """Chalice passes an SQSEvent; powertools wants the raw Lambda event (one processor per batch)."""
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-
-    raw_event = event.to_dict() if hasattr(event, "to_dict") else event
-    try:
-        return process_partial_response(event=raw_event, record_handler=deliver_record,
-                                        processor=BatchProcessor(event_type=EventType.SQS),
-                                        context=getattr(event, "context", None))
-    finally:
-        metrics.flush_metrics()
+    return drain(event, deliver_record)
 
 
 def dispatch_due_webhooks(event: Any) -> dict[str, int]:

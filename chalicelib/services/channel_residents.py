@@ -10,6 +10,7 @@ hours (the message is held in its queue); alarms never wait.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from chalicelib.domain.errors import BadInput
 from chalicelib.domain.notify import hold_seconds, is_urgent
@@ -43,6 +44,9 @@ def recipients(deps: Deps, note: Notification) -> list[str]:
 def deliver(deps: Deps, note: Notification) -> Outcome:
     outcome = Outcome()
     now = deps.clock.now_ms()
+    message = resident_message(deps, note, note.at_ms or now)  # the same news for every recipient
+    if message is None:
+        return outcome
     urgent = is_urgent(note.type, note.data)
     # texting a whole community each notice would cost more than it tells: notices fall back to TV and the app
     text_fallback = note.type != "notice.published"
@@ -52,11 +56,10 @@ def deliver(deps: Deps, note: Notification) -> Outcome:
             outcome.hold_s = min(outcome.hold_s or wait, wait)
             continue
         resident = deps.residents.get(resident_id)
-        message = resident_message(deps, note, note.at_ms or now)
-        if resident is None or message is None:
+        if resident is None:
             continue
         if not once(deps, f"resident#{note.key}#{resident_id}",
-                    lambda r=resident, m=message: _send(deps, r, m, outcome, text_fallback)):  # type: ignore[misc]
+                    partial(_send, deps, resident, message, outcome, text_fallback)):
             outcome.already_sent += 1
     return outcome
 

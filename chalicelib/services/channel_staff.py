@@ -7,6 +7,7 @@ or, when it names none, the community's managers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from chalicelib.domain.staff import StaffRole
 from chalicelib.ports import InboxItem, Notification, Page
@@ -53,7 +54,7 @@ def deliver(deps: Deps, note: Notification) -> Outcome:
             outcome.sms += 1
 
     for staff_id in recipients(deps, note):
-        if not once(deps, f"staff#{note.key}#{staff_id}", lambda s=staff_id: send(s)):  # type: ignore[misc]
+        if not once(deps, f"staff#{note.key}#{staff_id}", partial(send, staff_id)):
             outcome.already_sent += 1
     return outcome
 

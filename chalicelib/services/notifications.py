@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.recycling import CHINA_UTC_OFFSET_MS
 from chalicelib.ports import Notification
 from chalicelib.services.deps import Deps
 
 CATEGORY_NAMES = {"paper": "纸类", "plastic": "塑料", "metal": "金属", "bottle": "饮料瓶", "textile": "织物"}
-CHINA = timedelta(hours=8)
 SMS_SIGN = "【邻里】"
 ORDER_STATUS_NAMES = {"offered": "已派单", "accepted": "已接单", "in_progress": "服务中", "completed": "已完成",
                       "declined": "转物业处理", "expired": "转物业处理", "cancelled": "已取消", "refunded": "已退款"}
@@ -34,7 +34,7 @@ def yuan(fen: int) -> str:
 
 
 def china_time(at_ms: int) -> str:
-    return (datetime.fromtimestamp(at_ms / 1000, tz=UTC) + CHINA).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp((at_ms + CHINA_UTC_OFFSET_MS) / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _thing(value: object) -> dict[str, str]:

@@ -11,7 +11,8 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 
 from chalicelib.adapters.dynamo import keys, txn
-from chalicelib.adapters.dynamo.models import AlarmItem, AlarmKeyItem, HubItem
+from chalicelib.adapters.dynamo.alarms_models import AlarmItem, AlarmKeyItem
+from chalicelib.adapters.dynamo.models import HubItem
 from chalicelib.adapters.dynamo.paging import decode_cursor, encode_cursor
 from chalicelib.domain.alarms import Alarm, AlarmStatus, Severity
 from chalicelib.ports import OutboxEvent, Page, SaveOutcome

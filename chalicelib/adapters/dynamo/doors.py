@@ -114,7 +114,7 @@ class DynamoDoorBook:
             VisitorPassItem(pk, sk).update(actions=[VisitorPassItem.revoked_at_ms.set(at_ms)],
                                            condition=VisitorPassItem.revoked_at_ms.does_not_exist())
         except UpdateError as exc:
-            if exc.cause_response_code != "ConditionalCheckFailedException":
+            if not txn.condition_failed(exc):
                 raise  # revoked meanwhile is fine: the first revocation's time stands
 
     def pass_used(self, pass_id: str, entry: AccessEntry) -> None:

@@ -31,9 +31,8 @@ Key layout (one line per item type; see docs/decisions.md):
                                               gsi2 while unpaid: PAYMENT_DUE#{n} / {created_ms}#{oid}
   PARTNER_ORDERS#{pid}      {created_ms}#{oid} an order offered to a partner (its list)
   APPLIED#{marker}          N                 a payment callback / partner event already applied (TTL)
-  ALARM#{aid}               A                 an alarm           gsi1: ALARMS#{cid}#{status} / {opened_ms}#{aid}
-                                              gsi2 while an ack is due: ALARM_ESCALATION#{n} / {due_ms}#{aid}
-  ALARM_KEY#{cid}#{dedup}   K                 the not-cleared alarm of a condition (deleted when cleared)
+
+Later capabilities keep their items in a module of their own (alarms_models.py, notify_models.py, …).
 """
 
 from __future__ import annotations
@@ -105,7 +104,7 @@ class DeviceItem(HubItem, discriminator="device"):
     building = UnicodeAttribute(null=True)
     room = UnicodeAttribute(null=True)
     location = UnicodeAttribute(null=True)
-    # fleet provisioning: functions/preprovision reads these and writes the last two (its hub_keys.py
+    # fleet provisioning: functions/preprovision reads these and writes the last two (its linli_preprovision/hub.py
     # names them too; tests/integration/test_preprovision.py keeps the two in step)
     serial = UnicodeAttribute(null=True)
     provision_cert_id = UnicodeAttribute(null=True)
@@ -273,19 +272,6 @@ class OrderItem(HubItem, discriminator="order"):
 
 class PartnerOrderItem(HubItem, discriminator="partner_order"):
     order_id = UnicodeAttribute()
-
-
-class AlarmItem(HubItem, discriminator="alarm"):
-    """The alarm as JSON plus what conditions and indexes need."""
-
-    alarm_id = UnicodeAttribute()
-    status = UnicodeAttribute()
-    version = NumberAttribute()
-    data = JSONAttribute()
-
-
-class AlarmKeyItem(HubItem, discriminator="alarm_key"):
-    alarm_id = UnicodeAttribute()
 
 
 class OutboxItem(Model):

@@ -23,6 +23,7 @@ from chalicelib.adapters.dynamo.notify_models import (
     tv_key,
 )
 from chalicelib.adapters.dynamo.paging import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamo.txn import condition_failed
 from chalicelib.domain.notify import QuietHours
 from chalicelib.ports import InboxItem, Page
 
@@ -31,10 +32,6 @@ LEASE_MS = 5 * 60 * 1000
 MARK_TTL_S = 7 * 24 * 3600
 INBOX_TTL_S = 90 * 24 * 3600
 MAX_LISTED = 500
-
-
-def _conditional_failed(exc: PutError | UpdateError | DeleteError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 class DynamoNotifyBook:
@@ -47,7 +44,7 @@ class DynamoNotifyBook:
         try:
             item.save(condition=HubItem.pk.does_not_exist() | stale)
         except PutError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -62,7 +59,7 @@ class DynamoNotifyBook:
         try:
             NotifyMarkItem(pk, sk).delete(condition=NotifyMarkItem.state == "sending")
         except DeleteError as exc:
-            if not _conditional_failed(exc):
+            if not condition_failed(exc):
                 raise
 
     # ---------------------------------------------------------------------------------- allowances
@@ -79,7 +76,7 @@ class DynamoNotifyBook:
             AllowanceItem(pk, sk).update(actions=[AllowanceItem.remaining.add(-1)],
                                          condition=AllowanceItem.remaining > 0)
         except UpdateError as exc:
-            if _conditional_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True

@@ -15,6 +15,7 @@ from chalicelib.adapters.dynamo.security_models import (
     home_security_key,
     offline_devices,
 )
+from chalicelib.adapters.dynamo.txn import condition_failed
 from chalicelib.domain.devices import Device
 from chalicelib.domain.security import HomeSecurity, SecurityMode
 from chalicelib.ports import SaveOutcome
@@ -24,10 +25,6 @@ def to_home(item: HomeSecurityItem) -> HomeSecurity:
     data: dict[str, Any] = dict(item.data)
     data["mode"] = SecurityMode(data["mode"])
     return HomeSecurity(**data)
-
-
-def _conflict(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 class DynamoHomeSecurityBook:
@@ -51,7 +48,7 @@ class DynamoHomeSecurityBook:
         try:
             item.save(condition=condition)
         except PutError as exc:
-            if _conflict(exc):
+            if condition_failed(exc):
                 return SaveOutcome.CONFLICT
             raise
         return SaveOutcome.SAVED
@@ -72,7 +69,7 @@ class DynamoDeviceHealthFlags:
                                                DeviceItem.gsi2sk.set(device.thing_name)],
                                       condition=HubItem.pk.exists())
         except UpdateError as exc:
-            if not _conflict(exc):  # a device deleted meanwhile has nothing to mark
+            if not condition_failed(exc):  # a device deleted meanwhile has nothing to mark
                 raise
 
     def clear_offline_alarm(self, thing_name: str) -> None:
@@ -81,5 +78,5 @@ class DynamoDeviceHealthFlags:
             DeviceItem(pk, sk).update(actions=[DeviceItem.gsi2pk.remove(), DeviceItem.gsi2sk.remove()],
                                       condition=HubItem.pk.exists())
         except UpdateError as exc:
-            if not _conflict(exc):
+            if not condition_failed(exc):
                 raise

@@ -1,9 +1,9 @@
-"""Transaction helpers shared by the repositories."""
+"""Write helpers shared by the repositories: transactions, their failed conditions, outbox items."""
 
 from __future__ import annotations
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.adapters.dynamo.models import HubItem, OutboxItem
@@ -16,6 +16,11 @@ def connection() -> Connection:
 
 def write() -> TransactWrite:
     return TransactWrite(connection=connection())
+
+
+def condition_failed(exc: PynamoDBException) -> bool:
+    """Whether a single-item write (put, update, delete) was refused by its condition, not by a fault."""
+    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def failed_keys(tw: TransactWrite, error: TransactWriteError) -> set[str]:
